@@ -1,0 +1,79 @@
+import { dataSchemas, rules, RECORD_CHAIN_BUDGET_MS, type HookName } from "./hooks.js";
+import { formatIssues } from "./names.js";
+import type { RunOutcome } from "../sandbox/index.js";
+
+type Data = Record<string, unknown>;
+
+/** One plugin's part in a chain: run it on this input with this data, before this deadline. */
+export interface ChainStep {
+  plugin: string;
+  timeoutMs: number;
+  run(input: Data, data: Data, deadline: number): Promise<RunOutcome>;
+}
+
+export type TraceStatus = "ok" | "skip" | "cancel" | "error" | "timeout" | "invalid";
+
+export interface TraceEntry {
+  plugin: string;
+  status: TraceStatus;
+  ms: number;
+  error?: string;
+}
+
+export interface ChainResult {
+  data: Data;
+  trace: TraceEntry[];
+  cancelled: boolean;
+}
+
+/**
+ * The one fold every hook goes through (spec/hooks.md §6): the hook's rule says how a result is
+ * applied, what the next plugin sees, and when to stop; the steps arrive in priority order.
+ */
+export async function runChain(hook: HookName, input: Data, steps: ChainStep[], started = Date.now()): Promise<ChainResult> {
+  const rule = rules[hook];
+  // The record hook shares one budget across the whole chain (§7); others limit each run alone.
+  const chainEnd = hook === "process_record_file_path" ? started + RECORD_CHAIN_BUDGET_MS : Infinity;
+  let data = rule.initial(input);
+  const trace: TraceEntry[] = [];
+  for (const step of steps) {
+    if (rule.stops(data)) break;
+    const begin = Date.now();
+    if (begin >= chainEnd) {
+      trace.push({ plugin: step.plugin, status: "timeout", ms: 0, error: "the chain's time budget was spent before this plugin" });
+      continue;
+    }
+    const outcome = await step.run(rule.view(input, data), data, Math.min(begin + step.timeoutMs, chainEnd));
+    const ms = Date.now() - begin;
+    switch (outcome.status) {
+      case "ok": {
+        const checked = dataSchemas[hook].safeParse(outcome.value);
+        if (!checked.success) {
+          trace.push({ plugin: step.plugin, status: "invalid", ms, error: `result does not match ${hook}'s data: ${formatIssues(checked.error).join("; ")}` });
+          break;
+        }
+        data = rule.fold(data, outcome.value as Data);
+        trace.push({ plugin: step.plugin, status: "ok", ms });
+        break;
+      }
+      case "cancel":
+        if (!rule.cancellable) {
+          trace.push({ plugin: step.plugin, status: "invalid", ms, error: `cancel() is not allowed for ${hook}` });
+          break;
+        }
+        trace.push({ plugin: step.plugin, status: "cancel", ms, error: outcome.reason || undefined });
+        return { data: {}, trace, cancelled: true };
+      case "skip":
+        trace.push({ plugin: step.plugin, status: "skip", ms });
+        break;
+      default:
+        trace.push({ plugin: step.plugin, status: outcome.status, ms, error: outcome.error });
+    }
+  }
+  return { data: rule.finalize(data), trace, cancelled: false };
+}
+
+/** The `x-hook-trace` header (CONTRACT §4). */
+export function traceHeader(trace: TraceEntry[]): string {
+  return trace.map((t) => `${t.plugin};status=${t.status};ms=${t.ms}`).join(",");
+}

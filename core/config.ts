@@ -1,0 +1,101 @@
+import { readFileSync, existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { isIP } from "node:net";
+import { z } from "zod";
+import { HOOK_NAMES, type HookName } from "./hooks.js";
+import { formatIssues, idSchema } from "./names.js";
+
+const tenantSchema = z.strictObject({
+  token: z.string().min(1).optional(),
+  tokenSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex characters (a SHA-256 digest)").optional(),
+  recordsDir: z.string().min(1).optional(),
+  /** per-plugin overrides of the plugin's own `config`, keyed by plugin name */
+  config: z.record(idSchema, z.record(z.string(), z.unknown())).default({}),
+}).refine((t) => !(t.token && t.tokenSha256), { message: "give either token or tokenSha256, not both" });
+
+const hookTimeouts = Object.fromEntries(HOOK_NAMES.map((h) => [h, z.int().min(1).max(60_000).optional()])) as Record<
+  HookName,
+  z.ZodOptional<z.ZodInt>
+>;
+
+export const hostConfigSchema = z.strictObject({
+  tenants: z.record(idSchema, tenantSchema).default({}),
+  // Per-hook run limits; a hook not named falls back to `default`, then to spec §7's recommendation.
+  timeouts: z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookTimeouts }).default({}),
+  memoryMb: z.int().min(8).max(4096).default(64),
+  bodyLimitKb: z.int().min(1).max(64 * 1024).default(1024),
+  adminToken: z.string().min(1).optional(),
+});
+
+export type HostConfig = z.infer<typeof hostConfigSchema>;
+export type TenantConfig = HostConfig["tenants"][string];
+
+/** Everything the host needs to start: the environment (CONTRACT §1) plus the validated config file. */
+export interface Settings {
+  port: number;
+  host: string;
+  pluginsDir: string;
+  configFile?: string;
+  logLevel: "error" | "warn" | "info" | "debug";
+  config: HostConfig;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly problems: string[]) {
+    super(`${source} is not valid:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  HOOKHOST_PLUGINS: z.string().min(1).default("./plugins"),
+  HOOKHOST_CONFIG: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(["error", "warn", "info", "debug"]).default("info"),
+});
+
+/** The tenant served when no config file names any: token-less, so loopback only. */
+export const DEFAULT_TENANT = "default";
+
+export function loadSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Settings {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError("the environment", formatIssues(parsed.error));
+  const e = parsed.data;
+  const configFile = e.HOOKHOST_CONFIG ? resolve(cwd, e.HOOKHOST_CONFIG) : existsSync(resolve(cwd, "hookhost.json")) ? resolve(cwd, "hookhost.json") : undefined;
+  const config = configFile ? readConfigFile(configFile) : hostConfigSchema.parse({});
+  const settings: Settings = { port: e.PORT, host: e.HOST, pluginsDir: resolve(cwd, e.HOOKHOST_PLUGINS), configFile, logLevel: e.LOG_LEVEL, config };
+  if (!configFile) config.tenants[DEFAULT_TENANT] = { config: {} };
+  if (hasTokenlessTenant(config) && !isLoopback(settings.host)) {
+    throw new ConfigError("the environment", [`HOST: ${settings.host} is not a loopback address, but a tenant has no token; bind 127.0.0.1 or ::1, or give every tenant a token in ${configFile ?? "hookhost.json"}`]);
+  }
+  return settings;
+}
+
+export function readConfigFile(file: string): HostConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(file, [`cannot be read: ${(e as Error).message}`]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(file, [`is not JSON: ${(e as Error).message}`]);
+  }
+  const parsed = hostConfigSchema.safeParse(json);
+  if (!parsed.success) throw new ConfigError(file, formatIssues(parsed.error));
+  return parsed.data;
+}
+
+function hasTokenlessTenant(config: HostConfig): boolean {
+  return Object.values(config.tenants).some((t) => !t.token && !t.tokenSha256);
+}
+
+function isLoopback(host: string): boolean {
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  return host === "::1";
+}

@@ -1,0 +1,244 @@
+import { readdir, readFile, lstat, realpath, stat } from "node:fs/promises";
+import { join, posix, relative, sep } from "node:path";
+import { compileModule, PluginLoadError, type SourceProblem } from "./compile.js";
+import { HOOK_NAMES, isHookName, type HookName } from "./hooks.js";
+import { manifestSchema, type Manifest } from "./manifest.js";
+import { formatIssues } from "./names.js";
+import { Sandbox, type PluginCode } from "../sandbox/index.js";
+
+/** A plugin folder that loaded: its manifest and the JavaScript that enters its sandboxes. */
+export interface LoadedPlugin {
+  folder: string;
+  manifest: Manifest;
+  code: PluginCode;
+  hooks: HookName[];
+  loadedAt: Date;
+}
+
+/** A plugin folder that did not load, with the first problem found. */
+export interface BrokenPlugin {
+  folder: string;
+  name: string;
+  problem: SourceProblem;
+}
+
+export interface Discovery {
+  plugins: LoadedPlugin[];
+  broken: BrokenPlugin[];
+}
+
+export interface LoadLimits {
+  /** the host's `memoryMb`, for plugins that do not set their own */
+  memoryMb: number;
+}
+
+const SCRIPT = /^(.+)\.(ts|js|mjs)$/;
+const MAX_FILES = 500;
+const MAX_BYTES = 5 * 1024 * 1024;
+/** Budget for evaluating a plugin's modules at load (an endless loop at module level ends here). */
+export const LOAD_TIMEOUT_MS = 2000;
+
+/** Loads every folder of the plugins dir; a broken folder is recorded and never stops the others. */
+export async function discover(pluginsDir: string, limits: LoadLimits): Promise<Discovery> {
+  const entries = await readdir(pluginsDir, { withFileTypes: true });
+  const folders = entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort();
+  const plugins: LoadedPlugin[] = [];
+  const broken: BrokenPlugin[] = [];
+  const owner = new Map<string, string>();
+  for (const dir of folders) {
+    const folder = join(pluginsDir, dir);
+    try {
+      const plugin = await loadPlugin(folder, limits);
+      const taken = owner.get(plugin.manifest.name);
+      if (taken) throw new PluginLoadError({ file: "plugin.json", message: `name "${plugin.manifest.name}" is already used by folder ${taken}` });
+      owner.set(plugin.manifest.name, dir);
+      plugins.push(plugin);
+    } catch (e) {
+      broken.push({ folder, name: dir, problem: toProblem(e) });
+    }
+  }
+  return { plugins: sortByPriority(plugins), broken };
+}
+
+/** Lower priority first, ties by name (CONTRACT §3). */
+export function sortByPriority(plugins: LoadedPlugin[]): LoadedPlugin[] {
+  return [...plugins].sort((a, b) => a.manifest.priority - b.manifest.priority || (a.manifest.name < b.manifest.name ? -1 : a.manifest.name > b.manifest.name ? 1 : 0));
+}
+
+export function toProblem(e: unknown): SourceProblem {
+  if (e instanceof PluginLoadError) return e.problem;
+  return { file: "", message: e instanceof Error ? e.message : String(e) };
+}
+
+/** Loads one plugin folder completely, or throws a PluginLoadError naming file and line. */
+export async function loadPlugin(folder: string, limits: LoadLimits): Promise<LoadedPlugin> {
+  const root = await realpath(folder);
+  const dirName = folder.split(sep).pop() ?? folder;
+  const manifest = await readManifest(root, dirName);
+  const sources = await readSources(root);
+  const hooks: Partial<Record<HookName, string>> = {};
+  for (const file of sources.keys()) {
+    if (file.includes("/")) continue;
+    const match = SCRIPT.exec(file);
+    if (!match || file.endsWith(".d.ts")) continue;
+    const hook = match[1];
+    if (!isHookName(hook)) {
+      throw new PluginLoadError({ file, message: `"${hook}" is not a hook name${suggest(hook)}; helpers belong in a subfolder such as lib/` });
+    }
+    if (hooks[hook]) throw new PluginLoadError({ file, message: `hook ${hook} is defined twice (${hooks[hook]} and ${file})` });
+    hooks[hook] = file;
+  }
+  const code: PluginCode = { name: manifest.name, modules: {}, hooks };
+  const pending = Object.values(hooks);
+  while (pending.length) {
+    const file = pending.pop()!;
+    if (code.modules[file]) continue;
+    const source = sources.get(file)!;
+    const { code: js, specifiers } = compileModule(file, source);
+    const imports: Record<string, string> = {};
+    for (const specifier of specifiers) {
+      const target = resolveImport(file, specifier, source, sources);
+      imports[specifier] = target;
+      pending.push(target);
+    }
+    code.modules[file] = { code: js, imports };
+  }
+  const hookNames = Object.keys(hooks) as HookName[];
+  if (hookNames.length) await probe(code, manifest.memoryMb ?? limits.memoryMb);
+  return { folder, manifest, code, hooks: hookNames, loadedAt: new Date() };
+}
+
+async function readManifest(root: string, dirName: string): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await readFile(join(root, "plugin.json"), "utf8");
+  } catch {
+    throw new PluginLoadError({ file: "plugin.json", message: "plugin.json is missing" });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new PluginLoadError({ file: "plugin.json", ...jsonErrorPosition(text, e as Error) });
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) throw new PluginLoadError({ file: "plugin.json", message: formatIssues(parsed.error).join("; ") });
+  return { ...parsed.data, name: parsed.data.name ?? dirName.toLowerCase() };
+}
+
+function jsonErrorPosition(text: string, e: Error): { line?: number; column?: number; message: string } {
+  const at = /position (\d+)/.exec(e.message);
+  if (!at) return { message: `not valid JSON: ${e.message}` };
+  const before = text.slice(0, Number(at[1])).split("\n");
+  return { line: before.length, column: before[before.length - 1].length + 1, message: `not valid JSON: ${e.message}` };
+}
+
+/** Every script file inside the folder, keyed by its posix path; nothing reached through a link leaves it. */
+async function readSources(root: string): Promise<Map<string, string>> {
+  const sources = new Map<string, string>();
+  let bytes = 0;
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
+      const full = join(dir, entry.name);
+      const info = await lstat(full);
+      let target = full;
+      if (info.isSymbolicLink()) {
+        target = await realpath(full).catch(() => "");
+        if (!target || !isInside(root, target)) continue;
+      }
+      const kind = info.isSymbolicLink() ? await stat(target) : info;
+      if (kind.isDirectory()) {
+        await walk(full);
+      } else if (kind.isFile() && SCRIPT.test(entry.name)) {
+        const path = relative(root, full).split(sep).join("/");
+        if (sources.size >= MAX_FILES) throw new PluginLoadError({ file: path, message: `more than ${MAX_FILES} script files in the plugin folder` });
+        const text = await readFile(target, "utf8");
+        bytes += text.length;
+        if (bytes > MAX_BYTES) throw new PluginLoadError({ file: path, message: `the plugin's scripts exceed ${MAX_BYTES} bytes` });
+        sources.set(path, text);
+      }
+    }
+  };
+  await walk(root);
+  return sources;
+}
+
+function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== "" && !rel.startsWith("..") && !rel.startsWith(sep) && !rel.includes(`:`);
+}
+
+/** Relative imports of files inside the folder only; `.js` may name a `.ts` file, as tsc expects. */
+function resolveImport(from: string, specifier: string, source: string, sources: Map<string, string>): string {
+  const where = locate(source, specifier);
+  if (!specifier.startsWith("./") && !specifier.startsWith("../")) {
+    throw new PluginLoadError({ file: from, ...where, message: `import "${specifier}": only relative imports of files inside the plugin folder are allowed (no packages, no node: modules)` });
+  }
+  const base = posix.normalize(posix.join(posix.dirname(from), specifier));
+  if (base.startsWith("../") || base === "..") {
+    throw new PluginLoadError({ file: from, ...where, message: `import "${specifier}" resolves outside the plugin folder` });
+  }
+  const stem = base.replace(/\.(js|mjs)$/, "");
+  const candidates = [base, `${stem}.ts`, `${base}.ts`, `${base}.js`, `${base}.mjs`, `${base}/index.ts`, `${base}/index.js`];
+  const found = candidates.find((c) => sources.has(c));
+  if (!found) throw new PluginLoadError({ file: from, ...where, message: `import "${specifier}": no such file in the plugin folder` });
+  return found;
+}
+
+function locate(source: string, specifier: string): { line?: number; column?: number } {
+  const index = source.search(new RegExp(`["'\`]${specifier.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}["'\`]`));
+  if (index < 0) return {};
+  const before = source.slice(0, index).split("\n");
+  return { line: before.length, column: before[before.length - 1].length + 1 };
+}
+
+/** Evaluates the plugin once in a throw-away sandbox: syntax errors, load-time throws and missing exports surface now, not on a call. */
+async function probe(code: PluginCode, memoryMb: number): Promise<void> {
+  const sandbox = new Sandbox(code, {
+    tenant: "",
+    memoryMb,
+    loadTimeoutMs: LOAD_TIMEOUT_MS,
+    capabilities: {},
+    allowHosts: [],
+    onLog: () => {},
+  });
+  try {
+    await sandbox.load();
+  } catch (e) {
+    throw new PluginLoadError(problemFromSandbox(e as Error));
+  } finally {
+    sandbox.dispose();
+  }
+}
+
+/** Sandbox errors name the module as `<path>: message` and may carry `hookhost://plugin/path:line:col`. */
+function problemFromSandbox(e: Error): SourceProblem {
+  const at = /hookhost:\/\/[^/]+\/([^:\s]+):(\d+)(?::(\d+))?/.exec(`${e.message}\n${e.stack ?? ""}`);
+  const file = /^([^\s:]+\.(?:ts|js|mjs)): /.exec(e.message)?.[1] ?? at?.[1] ?? "";
+  return { file, line: at ? Number(at[2]) : undefined, column: at?.[3] ? Number(at[3]) : undefined, message: e.message.replace(/^[^\s:]+\.(?:ts|js|mjs): /, "") };
+}
+
+function suggest(name: string): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const hook of HOOK_NAMES) {
+    const d = distance(name, hook);
+    if (d < bestDistance) [best, bestDistance] = [hook, d];
+  }
+  return best && bestDistance <= Math.max(3, Math.floor(name.length / 3)) ? ` (did you mean ${best}?)` : "";
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const keep = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = keep;
+    }
+  }
+  return row[b.length];
+}

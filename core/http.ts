@@ -1,0 +1,105 @@
+import Koa from "koa";
+import { randomUUID } from "node:crypto";
+import { runChain, traceHeader } from "./chain.js";
+import { HttpError } from "./errors.js";
+import { inputSchemas, isHookName } from "./hooks.js";
+import type { Logger } from "./log.js";
+import { formatIssues } from "./names.js";
+import type { Registry } from "./registry.js";
+import type { Tenants } from "./tenants.js";
+
+export interface AppDeps {
+  registry: Registry;
+  tenants: () => Tenants;
+  bodyLimitKb: () => number;
+  logger: Logger;
+  /** false until the plugins are loaded: /healthz answers 503 meanwhile */
+  ready: () => boolean;
+}
+
+const HOOK_ROUTE = /^\/v1\/tenants\/([^/]+)\/hooks\/([^/]+)$/;
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  // Errors are turned into the JSON envelope here and only here.
+  app.use(async (ctx, next) => {
+    const given = ctx.get("x-request-id");
+    const requestId = REQUEST_ID.test(given) ? given : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set("x-request-id", requestId);
+    const started = performance.now();
+    try {
+      await next();
+    } catch (e) {
+      const error = e instanceof HttpError ? e : new HttpError(500, "internal", "internal error");
+      if (!(e instanceof HttpError)) deps.logger.error("request failed", { requestId, path: ctx.path, error: e instanceof Error ? e.stack : String(e) });
+      ctx.status = error.status;
+      ctx.body = { state: "error", error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
+    }
+    deps.logger.info("request", { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10, ...ctx.state.logFields });
+  });
+
+  app.use(async (ctx) => {
+    if (ctx.path === "/healthz") {
+      if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
+      if (!deps.ready()) throw new HttpError(503, "starting", "plugins are still loading");
+      ctx.body = { status: "ok" };
+      return;
+    }
+    const route = HOOK_ROUTE.exec(ctx.path);
+    if (!route) throw new HttpError(404, "not_found", `no route ${ctx.method} ${ctx.path}`);
+    if (ctx.method !== "POST") throw new HttpError(405, "method_not_allowed", "hooks are run with POST");
+    const [tenantId, hook] = [safeDecode(route[1]), safeDecode(route[2])];
+    const tenant = deps.tenants().authenticate(tenantId, ctx.get("authorization") || undefined);
+    if (!tenant) throw new HttpError(401, "unauthorized", "unknown tenant or missing or wrong token");
+    if (!isHookName(hook)) throw new HttpError(404, "unknown_hook", `unknown hook "${hook}"`);
+    ctx.state.logFields = { tenant: tenant.id, hook };
+    const body = await readJsonObject(ctx, deps.bodyLimitKb());
+    const parsed = inputSchemas[hook].safeParse(body);
+    if (!parsed.success) {
+      throw new HttpError(422, "invalid_input", `input does not match ${hook}: ${formatIssues(parsed.error).join("; ")}`, parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));
+    }
+    // The scripts get the input exactly as sent (unknown fields included), not zod's copy.
+    const result = await runChain(hook, body, deps.registry.steps(tenant, hook, ctx.state.requestId));
+    for (const t of result.trace) {
+      if (t.status !== "ok" && t.status !== "skip") {
+        deps.logger.warn("plugin run failed", { requestId: ctx.state.requestId, tenant: tenant.id, hook, plugin: t.plugin, outcome: t.status, ms: t.ms, error: t.error });
+      }
+    }
+    if (result.trace.length) ctx.set("x-hook-trace", traceHeader(result.trace));
+    ctx.body = { state: "success", data: result.data };
+  });
+  return app;
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/** Reads the body with a hard size cap (413 before parsing) and insists on a JSON object (400). */
+async function readJsonObject(ctx: Koa.Context, limitKb: number): Promise<Record<string, unknown>> {
+  const limit = limitKb * 1024;
+  const declared = Number(ctx.get("content-length"));
+  if (declared > limit) throw new HttpError(413, "too_large", `body is larger than ${limitKb} KB`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, "too_large", `body is larger than ${limitKb} KB`);
+    chunks.push(chunk);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch (e) {
+    throw new HttpError(400, "bad_json", `body is not JSON: ${(e as Error).message}`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new HttpError(400, "bad_json", "body must be a JSON object");
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,24 @@
+import { z } from "zod";
+import { HOOK_NAMES, type HookName } from "./hooks.js";
+import { idSchema } from "./names.js";
+
+const hookTimeouts = Object.fromEntries(HOOK_NAMES.map((h) => [h, z.int().min(1).max(60_000).optional()])) as Record<
+  HookName,
+  z.ZodOptional<z.ZodInt>
+>;
+
+/** plugin.json (CONTRACT §3). Strict: a misspelt field is an error naming it, never silently ignored. */
+export const manifestSchema = z.strictObject({
+  name: idSchema.optional(),
+  priority: z.int().min(-1_000_000).max(1_000_000).default(100),
+  tenants: z.union([z.literal("*"), z.array(idSchema).min(1)]).default("*"),
+  enabled: z.boolean().default(true),
+  timeouts: z.strictObject(hookTimeouts).default({}),
+  memoryMb: z.int().min(8).max(4096).optional(),
+  config: z.record(z.string(), z.unknown()).default({}),
+  records: z.boolean().default(false),
+  allowHosts: z.array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.:[\]-]+$/, "must be a bare host name or IP address")).default([]),
+  store: z.boolean().default(false),
+});
+
+export type Manifest = z.infer<typeof manifestSchema> & { name: string };

@@ -1,0 +1,10 @@
+import { z } from "zod";
+
+// Tenant ids and plugin names share one pattern (CONTRACT §2): safe in URLs, logs, and store keys.
+export const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const idSchema = z.string().regex(ID_PATTERN, "must match ^[a-z0-9][a-z0-9_-]{0,63}$");
+
+/** zod issues as "path: reason" lines, the form every config and manifest error is reported in. */
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`);
+}

@@ -1,0 +1,88 @@
+// The code that runs first inside every isolate, before any plugin module. It is the only place
+// that holds the host's References: they live in this closure and never reach plugin code, which
+// sees plain sandbox-made functions (`defineHook`, `cancel`, `ctx.log.*`, capability methods).
+//
+// Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, maxResultChars])`.
+// It returns two functions the host calls by Reference: `register(hook, fn)` and `run(...)`.
+// Everything crossing the boundary is a string (JSON): one copy in, one copy out per call.
+export const BOOTSTRAP = String.raw`
+const logRef = $0, capRef = $1, grants = JSON.parse($2), maxResultChars = $3;
+const parse = JSON.parse, stringify = JSON.stringify, freeze = Object.freeze, define = Object.defineProperty;
+const cancels = new WeakSet();
+const hooks = new Map();
+
+function text(value, max) {
+  try {
+    const s = typeof value === "string" ? value : String(value);
+    return s.length > max ? s.slice(0, max) + "…" : s;
+  } catch { return "<unprintable>"; }
+}
+// Plugin code may throw anything (a Proxy, a getter that throws, a Symbol): never let describing
+// it throw in turn.
+function describe(e) {
+  try {
+    if (e instanceof Error) return text(e.name, 100) + ": " + text(e.message, 2000);
+    if (typeof e === "symbol") return "a Symbol";
+    return "non-Error thrown: " + text(e, 2000);
+  } catch { return "an unprintable value was thrown"; }
+}
+function fieldsJson(fields) {
+  if (fields === undefined) return "";
+  try { const s = stringify(fields); return typeof s === "string" && s.length <= 16384 ? s : ""; } catch { return ""; }
+}
+const log = freeze({
+  debug: (m, f) => { logRef.applyIgnored(undefined, ["debug", text(m, 4096), fieldsJson(f)]); },
+  info: (m, f) => { logRef.applyIgnored(undefined, ["info", text(m, 4096), fieldsJson(f)]); },
+  warn: (m, f) => { logRef.applyIgnored(undefined, ["warn", text(m, 4096), fieldsJson(f)]); },
+  error: (m, f) => { logRef.applyIgnored(undefined, ["error", text(m, 4096), fieldsJson(f)]); },
+});
+// One sandbox-side wrapper per granted capability method; the arguments leave as one JSON string,
+// so no getter, Proxy, function or cycle ever reaches the host.
+function capability(name, methods) {
+  const api = {};
+  for (const method of methods) {
+    api[method] = async (...args) => {
+      let json;
+      try { json = stringify(args); } catch (e) { throw new TypeError("ctx." + name + "." + method + ": arguments must be JSON values (" + describe(e) + ")"); }
+      const answer = parse(await capRef.apply(undefined, [name, method, json], { result: { promise: true } }));
+      if (answer.error !== undefined) throw new Error("ctx." + name + "." + method + ": " + answer.error);
+      return answer.value;
+    };
+  }
+  return freeze(api);
+}
+const capabilities = {};
+for (const name of Object.keys(grants)) capabilities[name] = capability(name, grants[name]);
+
+define(globalThis, "defineHook", { value: function defineHook(name, fn) {
+  if (typeof fn !== "function") throw new TypeError("defineHook(" + text(name, 64) + ", fn): fn must be a function");
+  return fn;
+}});
+define(globalThis, "cancel", { value: function cancel(reason) {
+  const c = freeze({ reason: reason === undefined ? "" : text(reason, 1000) });
+  cancels.add(c);
+  return c;
+}});
+
+function register(hook, fn) {
+  if (typeof fn !== "function") throw new TypeError("the default export of " + hook + " is not a function");
+  hooks.set(hook, fn);
+}
+async function run(hook, inputJson, ctxJson) {
+  const c = parse(ctxJson);
+  const ctx = { tenant: c.tenant, hook: c.hook, plugin: c.plugin, config: c.config, data: c.data, log };
+  for (const name of Object.keys(capabilities)) ctx[name] = capabilities[name];
+  let result;
+  try { result = await hooks.get(hook)(parse(inputJson), freeze(ctx)); }
+  catch (e) { return stringify({ t: "error", message: describe(e) }); }
+  if (result === undefined || result === null) return '{"t":"skip"}';
+  if (cancels.has(result)) return stringify({ t: "cancel", reason: result.reason });
+  let out;
+  try { out = stringify(result); }
+  catch (e) { return stringify({ t: "error", message: "the result is not JSON-serializable: " + describe(e) }); }
+  if (typeof out !== "string") return '{"t":"error","message":"the result is not a JSON value"}';
+  if (out.length > maxResultChars) return stringify({ t: "error", message: "the result is larger than " + maxResultChars + " characters" });
+  return '{"t":"ok","v":' + out + "}";
+}
+return [register, run];
+`;
