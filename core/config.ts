@@ -24,6 +24,8 @@ export const hostConfigSchema = z.strictObject({
   timeouts: z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookTimeouts }).default({}),
   memoryMb: z.int().min(8).max(4096).default(64),
   bodyLimitKb: z.int().min(1).max(64 * 1024).default(1024),
+  // A used sandbox costs about 1–2 MB of host memory (PERF-NOTES); 1000 of them stay well inside 2 GiB.
+  maxSandboxes: z.int().min(1).max(100_000).default(1000),
   adminToken: z.string().min(1).optional(),
 });
 

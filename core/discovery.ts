@@ -15,17 +15,10 @@ export interface LoadedPlugin {
   loadedAt: Date;
 }
 
-/** A plugin folder that did not load, with the first problem found. */
-export interface BrokenPlugin {
-  folder: string;
-  name: string;
-  problem: SourceProblem;
-}
-
-export interface Discovery {
-  plugins: LoadedPlugin[];
-  broken: BrokenPlugin[];
-}
+/** What loading one folder gave: its plugin, or the problem that stopped it. */
+export type FolderResult =
+  | { dir: string; folder: string; plugin: LoadedPlugin; problem?: undefined }
+  | { dir: string; folder: string; plugin?: undefined; problem: SourceProblem };
 
 export interface LoadLimits {
   /** the host's `memoryMb`, for plugins that do not set their own */
@@ -38,26 +31,25 @@ const MAX_BYTES = 5 * 1024 * 1024;
 /** Budget for evaluating a plugin's modules at load (an endless loop at module level ends here). */
 export const LOAD_TIMEOUT_MS = 2000;
 
-/** Loads every folder of the plugins dir; a broken folder is recorded and never stops the others. */
-export async function discover(pluginsDir: string, limits: LoadLimits): Promise<Discovery> {
-  const entries = await readdir(pluginsDir, { withFileTypes: true });
-  const folders = entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort();
-  const plugins: LoadedPlugin[] = [];
-  const broken: BrokenPlugin[] = [];
-  const owner = new Map<string, string>();
-  for (const dir of folders) {
-    const folder = join(pluginsDir, dir);
-    try {
-      const plugin = await loadPlugin(folder, limits);
-      const taken = owner.get(plugin.manifest.name);
-      if (taken) throw new PluginLoadError({ file: "plugin.json", message: `name "${plugin.manifest.name}" is already used by folder ${taken}` });
-      owner.set(plugin.manifest.name, dir);
-      plugins.push(plugin);
-    } catch (e) {
-      broken.push({ folder, name: dir, problem: toProblem(e) });
-    }
+/** The plugin folders of the plugins dir, by name (dot-folders skipped). */
+export async function listFolders(pluginsDir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(pluginsDir, { withFileTypes: true });
+  } catch (e) {
+    throw new Error(`the plugins folder ${pluginsDir} cannot be read: ${(e as Error).message}`);
   }
-  return { plugins: sortByPriority(plugins), broken };
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort();
+}
+
+/** Loads one folder of the plugins dir; never throws: a broken folder is a result too. */
+export async function loadFolder(pluginsDir: string, dir: string, limits: LoadLimits): Promise<FolderResult> {
+  const folder = join(pluginsDir, dir);
+  try {
+    return { dir, folder, plugin: await loadPlugin(folder, limits) };
+  } catch (e) {
+    return { dir, folder, problem: toProblem(e) };
+  }
 }
 
 /** Lower priority first, ties by name (CONTRACT §3). */

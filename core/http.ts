@@ -3,21 +3,23 @@ import { randomUUID } from "node:crypto";
 import { runChain, traceHeader } from "./chain.js";
 import { HttpError } from "./errors.js";
 import { inputSchemas, isHookName } from "./hooks.js";
+import type { HostConfig } from "./config.js";
 import type { Logger } from "./log.js";
+import type { Metrics } from "./metrics.js";
 import { formatIssues } from "./names.js";
 import type { Registry } from "./registry.js";
 import type { Tenants } from "./tenants.js";
 
 export interface AppDeps {
   registry: Registry;
+  metrics: Metrics;
   tenants: () => Tenants;
-  bodyLimitKb: () => number;
+  config: () => HostConfig;
   logger: Logger;
-  /** false until the plugins are loaded: /healthz answers 503 meanwhile */
-  ready: () => boolean;
 }
 
 const HOOK_ROUTE = /^\/v1\/tenants\/([^/]+)\/hooks\/([^/]+)$/;
+const STATUS_ROUTE = /^\/v1\/tenants\/([^/]+)\/plugins$/;
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 export function createApp(deps: AppDeps): Koa {
@@ -38,16 +40,40 @@ export function createApp(deps: AppDeps): Koa {
       ctx.status = error.status;
       ctx.body = { state: "error", error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
     }
-    deps.logger.info("request", { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10, ...ctx.state.logFields });
+    const ms = performance.now() - started;
+    const fields = ctx.state.logFields as { tenant: string; hook: string } | undefined;
+    if (fields) deps.metrics.request(fields.tenant, fields.hook, ctx.status, ms / 1000);
+    deps.logger.info("request", { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, ...fields });
   });
 
-  app.use(async (ctx) => {
+  app.use(async (ctx, next) => {
     if (ctx.path === "/healthz") {
       if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
-      if (!deps.ready()) throw new HttpError(503, "starting", "plugins are still loading");
       ctx.body = { status: "ok" };
       return;
     }
+    if (ctx.path === "/metrics") {
+      if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
+      if (deps.config().adminToken && !deps.tenants().isAdmin(ctx.get("authorization") || undefined)) throw new HttpError(401, "unauthorized", "the admin token is required");
+      ctx.type = deps.metrics.contentType;
+      ctx.body = await deps.metrics.text();
+      return;
+    }
+    const status = STATUS_ROUTE.exec(ctx.path);
+    if (status) {
+      if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
+      const tenantId = safeDecode(status[1]);
+      const authorization = ctx.get("authorization") || undefined;
+      const tenants = deps.tenants();
+      const allowed = tenants.isAdmin(authorization) ? tenants.get(tenantId) : tenants.authenticate(tenantId, authorization);
+      if (!allowed) throw new HttpError(401, "unauthorized", "unknown tenant or missing or wrong token");
+      ctx.body = { tenant: allowed.id, plugins: deps.registry.status(allowed.id) };
+      return;
+    }
+    await next();
+  });
+
+  app.use(async (ctx) => {
     const route = HOOK_ROUTE.exec(ctx.path);
     if (!route) throw new HttpError(404, "not_found", `no route ${ctx.method} ${ctx.path}`);
     if (ctx.method !== "POST") throw new HttpError(405, "method_not_allowed", "hooks are run with POST");
@@ -56,14 +82,16 @@ export function createApp(deps: AppDeps): Koa {
     if (!tenant) throw new HttpError(401, "unauthorized", "unknown tenant or missing or wrong token");
     if (!isHookName(hook)) throw new HttpError(404, "unknown_hook", `unknown hook "${hook}"`);
     ctx.state.logFields = { tenant: tenant.id, hook };
-    const body = await readJsonObject(ctx, deps.bodyLimitKb());
+    const body = await readJsonObject(ctx, deps.config().bodyLimitKb);
     const parsed = inputSchemas[hook].safeParse(body);
     if (!parsed.success) {
       throw new HttpError(422, "invalid_input", `input does not match ${hook}: ${formatIssues(parsed.error).join("; ")}`, parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));
     }
     // The scripts get the input exactly as sent (unknown fields included), not zod's copy.
-    const result = await runChain(hook, body, deps.registry.steps(tenant, hook, ctx.state.requestId));
+    const lease = deps.registry.acquire(tenant, hook, ctx.state.requestId);
+    const result = await runChain(hook, body, lease.steps).finally(lease.release);
     for (const t of result.trace) {
+      deps.metrics.pluginRun(t.plugin, hook, t.status, t.ms / 1000);
       if (t.status !== "ok" && t.status !== "skip") {
         deps.logger.warn("plugin run failed", { requestId: ctx.state.requestId, tenant: tenant.id, hook, plugin: t.plugin, outcome: t.status, ms: t.ms, error: t.error });
       }

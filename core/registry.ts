@@ -1,6 +1,7 @@
 import type { ChainStep } from "./chain.js";
+import type { SourceProblem } from "./compile.js";
 import type { HostConfig } from "./config.js";
-import { LOAD_TIMEOUT_MS, type BrokenPlugin, type Discovery, type LoadedPlugin } from "./discovery.js";
+import { LOAD_TIMEOUT_MS, sortByPriority, type FolderResult, type LoadedPlugin } from "./discovery.js";
 import type { HookName } from "./hooks.js";
 import { rules } from "./hooks.js";
 import type { Logger } from "./log.js";
@@ -14,78 +15,201 @@ export interface HostCapabilities {
   store: Capability;
 }
 
+export interface RegistryOptions {
+  config: () => HostConfig;
+  capabilities: HostCapabilities;
+  logger: Logger;
+  /** most sandboxes alive at once; past it the least recently used idle one is unloaded */
+  maxSandboxes: number;
+  /** called with a plugin's `ctx.log` line; decides whether it is written */
+  pluginLog?: (plugin: string) => boolean;
+}
+
+/** One plugin folder as the host sees it: the version it serves, and what is wrong with the folder now. */
+interface FolderState {
+  dir: string;
+  good?: LoadedPlugin;
+  problem?: SourceProblem;
+  changedAt: Date;
+}
+
+export type PluginState = "ok" | "error" | "stale";
+
+export interface PluginStatus {
+  name: string;
+  folder: string;
+  priority?: number;
+  hooks: HookName[];
+  state: PluginState;
+  enabled?: boolean;
+  error?: SourceProblem;
+  loadedAt?: string;
+}
+
 interface Instance {
   sandbox: Sandbox;
   /** the plugin's config with the tenant's overrides, serialised once */
   configJson: string;
 }
 
+/** What one request holds: its chain, fixed when it started, and the hand-back when it ends. */
+export interface Lease {
+  steps: ChainStep[];
+  release(): void;
+}
+
 /**
- * The plugins the host serves right now, and their sandboxes, one per tenant × plugin, built on
- * first use. `replace` swaps the whole set at once.
+ * The plugins the host serves, and their sandboxes (one per tenant × plugin, built on first use).
+ * A folder's change swaps its plugin at once: a request sees the old chain or the new one, never a
+ * mix, and the old version's sandboxes are disposed when its last request has finished.
  */
 export class Registry {
+  private readonly folders = new Map<string, FolderState>();
   private plugins: LoadedPlugin[] = [];
-  private brokenPlugins: BrokenPlugin[] = [];
   private readonly instances = new Map<LoadedPlugin, Map<string, Instance>>();
+  /** alive sandboxes, least recently used first (Map keeps insertion order) */
+  private readonly recent = new Map<Sandbox, LoadedPlugin>();
+  private readonly inFlight = new Map<LoadedPlugin, number>();
+  private readonly retired = new Set<LoadedPlugin>();
 
-  constructor(
-    private readonly config: () => HostConfig,
-    private readonly capabilities: HostCapabilities,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly options: RegistryOptions) {}
 
   get loaded(): readonly LoadedPlugin[] {
     return this.plugins;
   }
 
-  get broken(): readonly BrokenPlugin[] {
-    return this.brokenPlugins;
+  /** Folders that serve nothing because they never loaded. */
+  get broken(): { dir: string; problem: SourceProblem }[] {
+    return [...this.folders.values()].filter((f) => !f.good && f.problem).map((f) => ({ dir: f.dir, problem: f.problem! }));
   }
 
-  replace(discovery: Discovery): void {
-    const kept = new Set(discovery.plugins);
-    for (const [plugin, byTenant] of this.instances) {
-      if (kept.has(plugin)) continue;
-      for (const instance of byTenant.values()) instance.sandbox.dispose();
-      this.instances.delete(plugin);
+  get sandboxesAlive(): number {
+    return this.recent.size;
+  }
+
+  /** Applies a folder's fresh load: a good result replaces the served version; a bad one keeps it (stale). */
+  apply(result: FolderResult): void {
+    const state = this.folders.get(result.dir) ?? { dir: result.dir, changedAt: new Date() };
+    state.changedAt = new Date();
+    const clash = result.plugin && [...this.folders.values()].find((f) => f.dir !== result.dir && f.good?.manifest.name === result.plugin!.manifest.name);
+    if (result.plugin && !clash) {
+      this.retire(state.good);
+      state.good = result.plugin;
+      state.problem = undefined;
+    } else {
+      state.problem = result.problem ?? { file: "plugin.json", message: `name "${result.plugin!.manifest.name}" is already used by folder ${clash!.dir}` };
     }
-    this.plugins = discovery.plugins;
-    this.brokenPlugins = discovery.broken;
+    this.folders.set(result.dir, state);
+    this.rebuildOrder();
+  }
+
+  /** The folder is gone: its plugin stops serving (requests in flight finish on it). */
+  remove(dir: string): void {
+    const state = this.folders.get(dir);
+    if (!state) return;
+    this.folders.delete(dir);
+    this.retire(state.good);
+    this.rebuildOrder();
+  }
+
+  get folderNames(): string[] {
+    return [...this.folders.keys()];
   }
 
   /** The enabled plugins that serve this tenant, in chain order. */
   servingTenant(tenant: string): LoadedPlugin[] {
-    return this.plugins.filter((p) => p.manifest.enabled && (p.manifest.tenants === "*" || p.manifest.tenants.includes(tenant)));
+    return this.plugins.filter((p) => p.manifest.enabled && serves(p, tenant));
   }
 
-  /** The chain of one request: every plugin serving the tenant that implements the hook. */
-  steps(tenant: Tenant, hook: HookName, requestId: string): ChainStep[] {
-    return this.servingTenant(tenant.id)
-      .filter((p) => p.hooks.includes(hook))
-      .map((plugin) => {
-        const instance = this.instance(plugin, tenant);
-        const config = this.config();
-        const timeoutMs = plugin.manifest.timeouts[hook] ?? config.timeouts[hook] ?? config.timeouts.default ?? rules[hook].defaultTimeoutMs;
-        const name = JSON.stringify(plugin.manifest.name);
-        return {
-          plugin: plugin.manifest.name,
-          timeoutMs,
-          run: (input, data, deadline) =>
-            instance.sandbox.run({
-              hook,
-              inputJson: JSON.stringify(input),
-              ctxJson: `{"tenant":${JSON.stringify(tenant.id)},"hook":"${hook}","plugin":${name},"config":${instance.configJson},"data":${JSON.stringify(data)}}`,
-              deadline,
-              meta: { hook, requestId },
-            }),
-        };
+  /** Status of every plugin serving the tenant, and of the folders that serve nobody because they are broken. */
+  status(tenant: string): PluginStatus[] {
+    const out: PluginStatus[] = [];
+    for (const f of [...this.folders.values()].sort((a, b) => (a.dir < b.dir ? -1 : 1))) {
+      if (f.good && !serves(f.good, tenant)) continue;
+      const m = f.good?.manifest;
+      out.push({
+        name: m?.name ?? f.dir,
+        folder: f.dir,
+        priority: m?.priority,
+        hooks: f.good?.hooks ?? [],
+        state: !f.good ? "error" : f.problem ? "stale" : "ok",
+        ...(f.problem ? { error: f.problem } : {}),
+        ...(f.good ? { loadedAt: f.good.loadedAt.toISOString(), enabled: m!.enabled } : {}),
       });
+    }
+    return out;
+  }
+
+  /** The chain of one request: every plugin serving the tenant that implements the hook, held until release(). */
+  acquire(tenant: Tenant, hook: HookName, requestId: string): Lease {
+    const chain = this.servingTenant(tenant.id).filter((p) => p.hooks.includes(hook));
+    for (const p of chain) this.inFlight.set(p, (this.inFlight.get(p) ?? 0) + 1);
+    const config = this.options.config();
+    const steps = chain.map((plugin): ChainStep => {
+      const name = JSON.stringify(plugin.manifest.name);
+      return {
+        plugin: plugin.manifest.name,
+        timeoutMs: plugin.manifest.timeouts[hook] ?? config.timeouts[hook] ?? config.timeouts.default ?? rules[hook].defaultTimeoutMs,
+        run: (input, data, deadline) => {
+          const instance = this.instance(plugin, tenant);
+          return instance.sandbox.run({
+            hook,
+            inputJson: JSON.stringify(input),
+            ctxJson: `{"tenant":${JSON.stringify(tenant.id)},"hook":"${hook}","plugin":${name},"config":${instance.configJson},"data":${JSON.stringify(data)}}`,
+            deadline,
+            meta: { hook, requestId },
+          });
+        },
+      };
+    });
+    let released = false;
+    return {
+      steps,
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const p of chain) {
+          const left = (this.inFlight.get(p) ?? 1) - 1;
+          if (left > 0) this.inFlight.set(p, left);
+          else {
+            this.inFlight.delete(p);
+            if (this.retired.has(p)) this.disposePlugin(p);
+          }
+        }
+      },
+    };
+  }
+
+  /** Tenants or their config changed: every sandbox is rebuilt with the new settings on next use. */
+  resetInstances(): void {
+    for (const plugin of [...this.instances.keys()]) this.disposeInstances(plugin);
   }
 
   disposeAll(): void {
-    for (const byTenant of this.instances.values()) for (const instance of byTenant.values()) instance.sandbox.dispose();
-    this.instances.clear();
+    for (const plugin of [...this.instances.keys()]) this.disposeInstances(plugin);
+  }
+
+  private retire(plugin: LoadedPlugin | undefined): void {
+    if (!plugin) return;
+    if (this.inFlight.has(plugin)) this.retired.add(plugin);
+    else this.disposePlugin(plugin);
+  }
+
+  private disposePlugin(plugin: LoadedPlugin): void {
+    this.retired.delete(plugin);
+    this.disposeInstances(plugin);
+  }
+
+  private disposeInstances(plugin: LoadedPlugin): void {
+    for (const instance of this.instances.get(plugin)?.values() ?? []) {
+      instance.sandbox.dispose();
+      this.recent.delete(instance.sandbox);
+    }
+    this.instances.delete(plugin);
+  }
+
+  private rebuildOrder(): void {
+    this.plugins = sortByPriority([...this.folders.values()].flatMap((f) => (f.good ? [f.good] : [])));
   }
 
   private instance(plugin: LoadedPlugin, tenant: Tenant): Instance {
@@ -93,29 +217,51 @@ export class Registry {
     if (!byTenant) this.instances.set(plugin, (byTenant = new Map()));
     let instance = byTenant.get(tenant.id);
     if (!instance) {
-      instance = { sandbox: this.createSandbox(plugin, tenant), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, tenant.config[plugin.manifest.name] ?? {})) };
+      const overrides = tenant.config[plugin.manifest.name] ?? {};
+      instance = { sandbox: this.createSandbox(plugin, tenant), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)) };
       byTenant.set(tenant.id, instance);
     }
+    this.touch(instance.sandbox, plugin);
     return instance;
+  }
+
+  /** Marks a sandbox most recently used and unloads the least recently used idle ones past the cap. */
+  private touch(sandbox: Sandbox, plugin: LoadedPlugin): void {
+    this.recent.delete(sandbox);
+    this.recent.set(sandbox, plugin);
+    if (this.recent.size <= this.options.maxSandboxes) return;
+    for (const old of this.recent.keys()) {
+      if (this.recent.size <= this.options.maxSandboxes) break;
+      if (old === sandbox || !old.idle) continue;
+      old.unload();
+      this.recent.delete(old);
+    }
   }
 
   private createSandbox(plugin: LoadedPlugin, tenant: Tenant): Sandbox {
     const m = plugin.manifest;
     const granted: Record<string, Capability> = {};
-    if (m.records) granted.records = this.capabilities.records;
-    if (m.allowHosts.length) granted.http = this.capabilities.http;
-    if (m.store) granted.store = this.capabilities.store;
-    const log = this.logger.child({ tenant: tenant.id, plugin: m.name });
+    if (m.records) granted.records = this.options.capabilities.records;
+    if (m.allowHosts.length) granted.http = this.options.capabilities.http;
+    if (m.store) granted.store = this.options.capabilities.store;
+    const log = this.options.logger.child({ tenant: tenant.id, plugin: m.name });
+    const allowed = this.options.pluginLog ?? (() => true);
     return new Sandbox(plugin.code, {
       tenant: tenant.id,
-      memoryMb: m.memoryMb ?? this.config().memoryMb,
+      memoryMb: m.memoryMb ?? this.options.config().memoryMb,
       loadTimeoutMs: LOAD_TIMEOUT_MS,
       capabilities: granted,
       recordsDir: tenant.recordsDir,
       allowHosts: m.allowHosts,
-      onLog: (level, message, fields, run) => log.log(level, message, { source: "plugin", hook: run?.hook, requestId: run?.requestId, fields }),
+      onLog: (level, message, fields, run) => {
+        if (allowed(m.name)) log.log(level, message, { source: "plugin", hook: run?.hook, requestId: run?.requestId, fields });
+      },
     });
   }
+}
+
+function serves(plugin: LoadedPlugin, tenant: string): boolean {
+  return plugin.manifest.tenants === "*" || plugin.manifest.tenants.includes(tenant);
 }
 
 /** The tenant's overrides over the plugin's own config: objects merge key by key, anything else replaces. */

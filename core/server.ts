@@ -1,12 +1,15 @@
 import { createServer, type Server } from "node:http";
+import { stat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
-import type { Settings } from "./config.js";
-import { discover } from "./discovery.js";
+import { ConfigError, readConfigFile, type HostConfig, type Settings } from "./config.js";
+import { listFolders, loadFolder, type FolderResult } from "./discovery.js";
 import { createApp } from "./http.js";
-import type { Logger } from "./log.js";
+import { rateLimiter, type Logger } from "./log.js";
+import { Metrics } from "./metrics.js";
 import { Registry, type HostCapabilities } from "./registry.js";
 import { Tenants } from "./tenants.js";
+import { watchFile, watchPlugins } from "./watcher.js";
 import { createRecordsCapability } from "../sandbox/capabilities/records.js";
 import { createHttpCapability } from "../sandbox/capabilities/http.js";
 import { createStoreBackend, createStoreCapability } from "../sandbox/capabilities/store.js";
@@ -15,29 +18,86 @@ export interface RunningHost {
   url: string;
   port: number;
   registry: Registry;
+  metrics: Metrics;
+  /** resolves once every reload scheduled so far has been applied (tests, tools) */
+  settled(): Promise<void>;
   /** stop accepting, let requests in flight finish (at most `graceMs`), free every sandbox */
   close(graceMs?: number): Promise<void>;
 }
 
-/** Loads the plugins, then listens: the whole host, as `npm start` and the tests run it. */
+/** Plugin `ctx.log` lines allowed per plugin: a steady rate with room for a burst. */
+const PLUGIN_LOG_PER_SECOND = 50;
+const PLUGIN_LOG_BURST = 200;
+
+/** Loads the plugins, then listens and keeps following the plugins folder and the config file. */
 export async function startHost(settings: Settings, logger: Logger): Promise<RunningHost> {
-  const config = settings.config;
-  const tenants = new Tenants(config);
+  let config: HostConfig = settings.config;
+  let tenants = new Tenants(config);
   const store = createStoreBackend(process.env);
   const capabilities: HostCapabilities = {
     records: createRecordsCapability({ maxConcurrent: availableParallelism() }),
     http: createHttpCapability(),
     store: createStoreCapability(store),
   };
-  const registry = new Registry(() => config, capabilities, logger);
-  let ready = false;
-  const app = createApp({ registry, tenants: () => tenants, bodyLimitKb: () => config.bodyLimitKb, logger, ready: () => ready });
-  app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
-  const discovery = await discover(settings.pluginsDir, { memoryMb: config.memoryMb });
-  for (const b of discovery.broken) logger.error("plugin failed to load", { folder: b.folder, file: b.problem.file, line: b.problem.line, column: b.problem.column, error: b.problem.message });
-  registry.replace(discovery);
-  ready = true;
+  const logLimit = rateLimiter(PLUGIN_LOG_PER_SECOND, PLUGIN_LOG_BURST);
+  const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: (plugin) => logLimit.allow(plugin) });
+  const metrics = new Metrics(() => registry.sandboxesAlive);
+  const dropReport = setInterval(() => {
+    for (const [plugin, dropped] of logLimit.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { plugin, dropped });
+  }, 5000).unref();
 
+  const limits = () => ({ memoryMb: config.memoryMb });
+  const applyResult = (result: FolderResult, reload: boolean) => {
+    registry.apply(result);
+    if (reload) metrics.reload("plugin", !result.problem);
+    if (result.problem) {
+      const p = result.problem;
+      logger.error(reload ? "plugin reload failed; the last good version keeps serving" : "plugin failed to load", { folder: result.dir, file: p.file, line: p.line, column: p.column, error: p.message });
+    } else if (reload) {
+      logger.info("plugin reloaded", { folder: result.dir, plugin: result.plugin.manifest.name, hooks: result.plugin.hooks });
+    }
+  };
+  for (const dir of await listFolders(settings.pluginsDir)) applyResult(await loadFolder(settings.pluginsDir, dir, limits()), false);
+
+  // Reloads of one folder run one after another; a change during a reload schedules one more.
+  const reloading = new Map<string, Promise<void>>();
+  const reloadFolder = (dir: string) => {
+    const next = (reloading.get(dir) ?? Promise.resolve()).then(async () => {
+      const isDir = await stat(`${settings.pluginsDir}/${dir}`).then((s) => s.isDirectory(), () => false);
+      if (!isDir) {
+        if (registry.folderNames.includes(dir)) logger.info("plugin folder removed", { folder: dir });
+        registry.remove(dir);
+        return;
+      }
+      applyResult(await loadFolder(settings.pluginsDir, dir, limits()), true);
+    });
+    const tracked = next.catch((e: unknown) => {
+      logger.error("plugin reload crashed", { folder: dir, error: String(e) });
+    });
+    reloading.set(dir, tracked);
+    void tracked.finally(() => reloading.get(dir) === tracked && reloading.delete(dir));
+  };
+  const pluginWatcher = watchPlugins(settings.pluginsDir, reloadFolder);
+  const configWatcher =
+    settings.configFile === undefined
+      ? undefined
+      : watchFile(settings.configFile, () => {
+      try {
+        config = readConfigFile(settings.configFile!);
+        tenants = new Tenants(config);
+        registry.resetInstances();
+        metrics.reload("config", true);
+        logger.info("config reloaded", { tenants: tenants.ids });
+      } catch (e) {
+        metrics.reload("config", false);
+        const problems = e instanceof ConfigError ? e.problems : [String(e)];
+        logger.error("config reload failed; the last good config stays in force", { file: settings.configFile, problems });
+      }
+    });
+  await pluginWatcher.ready;
+
+  const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger });
+  app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
   const server = createServer(app.callback());
   await listen(server, settings.port, settings.host);
   const port = (server.address() as AddressInfo).port;
@@ -48,7 +108,14 @@ export async function startHost(settings: Settings, logger: Logger): Promise<Run
     url,
     port,
     registry,
+    metrics,
+    async settled() {
+      while (reloading.size) await Promise.all(reloading.values());
+    },
     async close(graceMs = 10_000) {
+      clearInterval(dropReport);
+      await pluginWatcher.close();
+      await configWatcher?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -110,6 +110,16 @@ export class Sandbox {
     this.kill();
   }
 
+  /** No call running or waiting: unloading it now loses nothing but its state. */
+  get idle(): boolean {
+    return this.queued === 0;
+  }
+
+  /** Frees the isolate; the next call rebuilds it from scratch (plugin state is gone). */
+  unload(): void {
+    if (this.idle) this.kill();
+  }
+
   private async runNow(request: RunRequest): Promise<RunOutcome> {
     const left = request.deadline - Date.now();
     if (left <= 0) return { status: "timeout", error: "time limit reached before the run could start" };

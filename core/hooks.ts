@@ -1,0 +1,427 @@
+// The 14 Itgrix_bx customization hooks: what each accepts (input), what one plugin may return
+// (data), and how several plugins' results chain into one answer (spec/hooks.md §3, §4, §6, §7).
+import { z } from "zod";
+
+export const HOOK_NAMES = [
+  "customize_activity",
+  "customize_entity",
+  "need_registration",
+  "process_client_phone",
+  "process_final_params",
+  "process_originate_params",
+  "process_record_file_path",
+  "process_registration_params",
+  "process_task_creation_params",
+  "process_user_phone",
+  "customize_autodistribution",
+  "post_registration",
+  "customize_show_call_card",
+  "customize_attach_record_url",
+] as const;
+
+export type HookName = (typeof HOOK_NAMES)[number];
+
+const hookNameSet: ReadonlySet<string> = new Set(HOOK_NAMES);
+
+export function isHookName(s: string): s is HookName {
+  return hookNameSet.has(s);
+}
+
+// ---- Shapes the connector documents (§5). Types only: hookhost checks these as "an object"
+// and never deeper, so a connector that changes them does not break every call.
+
+export type Stage = "conversation_requested" | "conversation_accepted" | "conversation_ended" | "call_ended";
+export type DateTime = string;
+export type NumberInfo = { number: string; name: string };
+export type User = { id: number; name: string; email: string; position: string; phones: string[] };
+export type Entity = {
+  id: string;
+  is_new: boolean;
+  name: string;
+  phones: string[];
+  raw: Record<string, unknown>;
+  responsible: User;
+  responsible_id: string;
+  type: "lead" | "contact" | "deal";
+};
+export type Activity = Omit<Entity, "type"> & { type: "activity" };
+export type Channel = {
+  answer_time: DateTime;
+  start_time: DateTime;
+  end_time: DateTime;
+  extra: Record<string, unknown>;
+  from: NumberInfo;
+  to: NumberInfo;
+  trunk: NumberInfo;
+  id: string;
+  is_primary: boolean;
+  name: string;
+  state: "ringing" | "talking" | "ended" | "processed";
+  type: "local" | "incoming" | "outgoing" | "unknown";
+  was_answered: boolean;
+};
+export type Conversation = { channel: Channel; is_parked: boolean; user: User | null };
+export type Registration = {
+  CALL_ID: string;
+  CRM_ENTITY_TYPE: "LEAD" | "CONTACT" | "COMPANY";
+  CRM_ENTITY_ID: number;
+  CRM_CREATED_LEAD: number | null;
+  CRM_CREATED_ENTITIES: { ENTITY_TYPE: string; ENTITY_ID: number }[];
+};
+export type CallFull = {
+  active_conversation_id: string;
+  channel: Channel;
+  conversations: Record<string, Conversation>;
+  deal: Entity | null;
+  entity: Entity | null;
+  is_ivr: boolean;
+  record: string;
+  registration: Registration | null;
+  result: number;
+};
+export type TaskFields = {
+  CREATED_BY?: number;
+  DEADLINE?: string;
+  RESPONSIBLE_ID?: number;
+  TITLE?: string;
+  UF_CRM_TASK?: string[];
+  [field: string]: unknown;
+};
+export type AutodistributionUser = { id: number; phones: string[]; name: string; email: string; position: string };
+export type AutodistributionEntity = { type: string; id: number; name: string; responsible_id: number };
+
+// ---- Building blocks
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "array";
+  return typeof v;
+}
+
+/** An object checked as an object only (§3), typed as the documented shape T for plugin authors. */
+function objectOf<T extends object>() {
+  return z.custom<T>(isPlainObject, {
+    error: (issue) => `Invalid input: expected object, received ${describe(issue.input)}`,
+  });
+}
+
+// Ids the docs show quoted may arrive unquoted; answered in the form received, so not coerced (§3).
+const stringId = z.union([z.string(), z.number()], {
+  error: (issue) => `Invalid input: expected string or number, received ${describe(issue.input)}`,
+});
+// 0/1 flags also accept true/false (§3).
+const flag = z.union([z.literal(0), z.literal(1), z.boolean()], {
+  error: (issue) => `Invalid input: expected 0, 1, true or false, received ${describe(issue.input)}`,
+});
+const callFull = objectOf<CallFull>();
+const callStage = z.string(); // any string: a connector adding a stage must not get 422 on every call
+
+// ---- Input schemas (§3 required fields; loose: unknown fields pass through)
+
+const customizeActivityInput = z.looseObject({ activity: objectOf<Activity>(), call_full: callFull });
+const customizeEntityInput = z.looseObject({ call_full: callFull });
+const needRegistrationInput = z.looseObject({ call_full: callFull, call_stage: callStage });
+const phoneInput = z.looseObject({ phone: z.string(), call_full: callFull, call_stage: callStage });
+const processFinalParamsInput = z.looseObject({
+  ADD_TO_CHAT: flag.optional(),
+  CALL_ID: stringId,
+  DURATION: z.number(),
+  STATUS_CODE: stringId,
+  USER_ID: z.number(),
+  call_full: callFull,
+});
+const originateParams = {
+  caller_id: z.string().optional(),
+  channel: z.string(),
+  context: z.string(),
+  extension: z.string(),
+  priority: z.string().optional(),
+  request_data: z.string().optional(),
+};
+const processOriginateParamsInput = z.looseObject({ params: z.looseObject(originateParams) });
+const INPUT_ONLY_KEYS = ["call_full", "call_stage"] as const;
+const processRecordFilePathInput = z
+  .looseObject({ call_full: callFull, call_stage: callStage.optional(), file_path: z.string().optional() })
+  .refine((v) => Object.keys(v).some((k) => !(INPUT_ONLY_KEYS as readonly string[]).includes(k)), {
+    error: "expected at least one field besides call_full and call_stage (the recording path, e.g. file_path)",
+  });
+const registrationParams = {
+  CALL_START_DATE: z.string().optional(),
+  CRM_CREATE: flag.optional(),
+  CRM_SOURCE: z.string().optional(),
+  LINE_NUMBER: z.string().optional(),
+  PHONE_NUMBER: z.string(),
+  SHOW: flag.optional(),
+  TYPE: z.number(),
+  USER_ID: z.number(),
+};
+const processRegistrationParamsInput = z.looseObject({ ...registrationParams, call_full: callFull, call_stage: callStage });
+const processTaskCreationParamsInput = z.looseObject({ fields: objectOf<TaskFields>(), call_full: callFull });
+const customizeAutodistributionInput = z.looseObject({
+  number: z.string(),
+  name: z.string(),
+  from: z.string().optional(),
+  user: objectOf<AutodistributionUser>().optional(),
+  entity: objectOf<AutodistributionEntity>().optional(),
+  error: z.string().optional(),
+});
+const postRegistrationInput = z.looseObject({ call_full: callFull, call_stage: callStage });
+const userIds = z.union([z.number(), z.array(z.number())], {
+  error: (issue) => `Invalid input: expected number or array of numbers, received ${describe(issue.input)}`,
+});
+const customizeShowCallCardInput = z.looseObject({
+  CALL_ID: stringId,
+  // the connector sends a number; an earlier plugin's array reaches the next one through the view
+  USER_ID: userIds,
+  call_full: callFull,
+  call_stage: callStage,
+});
+const customizeAttachRecordUrlInput = z.looseObject({
+  DESCRIPTION: z.string(),
+  DESCRIPTION_TYPE: z.number().optional(),
+  activity: objectOf<Activity>(),
+  call_full: callFull,
+});
+
+export const inputSchemas = {
+  customize_activity: customizeActivityInput,
+  customize_entity: customizeEntityInput,
+  need_registration: needRegistrationInput,
+  process_client_phone: phoneInput,
+  process_final_params: processFinalParamsInput,
+  process_originate_params: processOriginateParamsInput,
+  process_record_file_path: processRecordFilePathInput,
+  process_registration_params: processRegistrationParamsInput,
+  process_task_creation_params: processTaskCreationParamsInput,
+  process_user_phone: phoneInput,
+  customize_autodistribution: customizeAutodistributionInput,
+  post_registration: postRegistrationInput,
+  customize_show_call_card: customizeShowCallCardInput,
+  customize_attach_record_url: customizeAttachRecordUrlInput,
+} satisfies { [H in HookName]: z.ZodType };
+
+// ---- Data schemas: what ONE plugin may return (§4 "data", §6 "plugin returns")
+
+const fieldMap = z.looseObject({});
+const needRegistrationData = z.looseObject({ result: z.boolean() });
+const phoneData = z.looseObject({ phone: z.string() });
+const processFinalParamsData = z.looseObject({
+  ADD_TO_CHAT: flag.optional(),
+  CALL_ID: stringId.optional(),
+  DURATION: z.number().optional(),
+  STATUS_CODE: stringId.optional(),
+  USER_ID: z.number().optional(),
+});
+const processOriginateParamsData = z.looseObject({
+  caller_id: z.string().optional(),
+  channel: z.string().optional(),
+  context: z.string().optional(),
+  extension: z.string().optional(),
+  priority: z.string().optional(),
+  request_data: z.string().optional(),
+});
+const processRecordFilePathData = z.record(z.string(), z.string());
+const processRegistrationParamsData = z.looseObject({
+  ...registrationParams,
+  PHONE_NUMBER: z.string().optional(),
+  TYPE: z.number().optional(),
+  USER_ID: z.number().optional(),
+});
+const processTaskCreationParamsData = z.looseObject({ fields: objectOf<TaskFields>() });
+const customizeAutodistributionData = z.looseObject({ number: z.string().optional(), name: z.string().optional() });
+const postRegistrationData = z.unknown(); // ignored: only the envelope's state is read (§4.12)
+const customizeShowCallCardData = z.looseObject({ CALL_ID: stringId.optional(), USER_ID: userIds.optional() });
+const customizeAttachRecordUrlData = z.looseObject({
+  DESCRIPTION: z.string().optional(),
+  DESCRIPTION_TYPE: z.number().optional(),
+});
+
+export const dataSchemas = {
+  customize_activity: fieldMap,
+  customize_entity: fieldMap,
+  need_registration: needRegistrationData,
+  process_client_phone: phoneData,
+  process_final_params: processFinalParamsData,
+  process_originate_params: processOriginateParamsData,
+  process_record_file_path: processRecordFilePathData,
+  process_registration_params: processRegistrationParamsData,
+  process_task_creation_params: processTaskCreationParamsData,
+  process_user_phone: phoneData,
+  customize_autodistribution: customizeAutodistributionData,
+  post_registration: postRegistrationData,
+  customize_show_call_card: customizeShowCallCardData,
+  customize_attach_record_url: customizeAttachRecordUrlData,
+} satisfies { [H in HookName]: z.ZodType };
+
+export type HookInput<H extends HookName> = z.infer<(typeof inputSchemas)[H]>;
+export type HookData<H extends HookName> = z.infer<(typeof dataSchemas)[H]>;
+
+// ---- Chaining rules (§6)
+
+export type Kind = "gate" | "transform" | "fields" | "effect";
+
+export interface HookRule {
+  kind: Kind;
+  cancellable: boolean;
+  defaultTimeoutMs: number;
+  initial(input: Record<string, unknown>): Record<string, unknown>;
+  view(input: Record<string, unknown>, data: Record<string, unknown>): Record<string, unknown>;
+  fold(data: Record<string, unknown>, result: Record<string, unknown>): Record<string, unknown>;
+  stops(data: Record<string, unknown>): boolean;
+  finalize(data: Record<string, unknown>): Record<string, unknown>;
+}
+
+/** The whole process_record_file_path chain must answer within the connector's fixed 10 s (§7). */
+export const RECORD_CHAIN_BUDGET_MS = 9000;
+
+type Obj = Record<string, unknown>;
+
+const POLLUTING_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
+/** A copy of `obj` without prototype-polluting keys, `undefined` values and the `dropped` keys. */
+function clean(obj: Obj, dropped: readonly string[] = []): Obj {
+  const out: Obj = {};
+  for (const key of Object.keys(obj)) {
+    const value = obj[key];
+    if (POLLUTING_KEYS.has(key) || dropped.includes(key) || value === undefined) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+function asObject(v: unknown): Obj {
+  return isPlainObject(v) ? v : {};
+}
+
+/** The keys of `input` among `keys` that it actually carries. */
+function pick(input: Obj, keys: readonly string[]): Obj {
+  const out: Obj = {};
+  for (const key of keys) if (input[key] !== undefined) out[key] = input[key];
+  return out;
+}
+
+// call_full and call_stage are inputs only: never in data (§3), whatever a plugin returns.
+const mergeShallow = (data: Obj, result: Obj): Obj => ({ ...data, ...clean(result, INPUT_ONLY_KEYS) });
+const originalView = (input: Obj): Obj => ({ ...input });
+const rootKeysView = (input: Obj, data: Obj): Obj => ({ ...input, ...clean(data, INPUT_ONLY_KEYS) });
+const never = (): boolean => false;
+const finalizeCommon = (data: Obj): Obj => clean(data, INPUT_ONLY_KEYS);
+
+const FINAL_PARAMS_KEYS = ["ADD_TO_CHAT", "CALL_ID", "DURATION", "STATUS_CODE", "USER_ID"] as const;
+const REGISTRATION_KEYS = Object.keys(registrationParams);
+const AUTODISTRIBUTION_READ_ONLY = ["from", "user", "entity", "error"] as const;
+const AUTODISTRIBUTION_DROPPED = [...INPUT_ONLY_KEYS, ...AUTODISTRIBUTION_READ_ONLY];
+/** Asterisk shows at most 20 characters of a CallerID name (§4.11). */
+const CALLER_NAME_MAX = 20;
+
+const fieldsRule = (cancellable: boolean, defaultTimeoutMs: number): HookRule => ({
+  kind: "fields",
+  cancellable,
+  defaultTimeoutMs,
+  initial: () => ({}),
+  view: originalView,
+  fold: mergeShallow,
+  stops: never,
+  finalize: finalizeCommon,
+});
+
+const phoneRule: HookRule = {
+  kind: "transform",
+  cancellable: false,
+  defaultTimeoutMs: 1000,
+  initial: (input) => ({ phone: input.phone }),
+  view: (input, data) => ({ ...input, phone: data.phone }),
+  fold: (_data, result) => clean(result, INPUT_ONLY_KEYS), // replace
+  stops: never,
+  finalize: finalizeCommon,
+};
+
+const rootKeysRule = (
+  cancellable: boolean,
+  defaultTimeoutMs: number,
+  initial: (input: Obj) => Obj,
+): HookRule => ({
+  kind: "transform",
+  cancellable,
+  defaultTimeoutMs,
+  initial,
+  view: rootKeysView,
+  fold: mergeShallow,
+  stops: never,
+  finalize: finalizeCommon,
+});
+
+export const rules: { [H in HookName]: HookRule } = {
+  customize_activity: fieldsRule(true, 3000),
+  customize_entity: fieldsRule(true, 3000),
+  need_registration: {
+    kind: "gate",
+    cancellable: false,
+    defaultTimeoutMs: 1000,
+    initial: () => ({ result: true }),
+    view: originalView,
+    fold: (data, result) => ({ ...mergeShallow(data, result), result: data.result !== false && result.result !== false }),
+    stops: (data) => data.result === false,
+    finalize: finalizeCommon,
+  },
+  process_client_phone: phoneRule,
+  process_final_params: rootKeysRule(true, 2000, (input) => pick(input, FINAL_PARAMS_KEYS)),
+  process_originate_params: {
+    kind: "transform",
+    cancellable: false,
+    defaultTimeoutMs: 3000,
+    initial: (input) => clean(asObject(input.params), INPUT_ONLY_KEYS), // flat (§4.6)
+    view: (input, data) => ({ ...input, params: clean(data, INPUT_ONLY_KEYS) }),
+    fold: mergeShallow,
+    stops: never,
+    finalize: finalizeCommon,
+  },
+  // The chain budget (RECORD_CHAIN_BUDGET_MS) is the engine's to enforce: stops() sees data only.
+  process_record_file_path: rootKeysRule(false, 3000, (input) => clean(input, INPUT_ONLY_KEYS)),
+  process_registration_params: rootKeysRule(true, 2000, (input) => pick(input, REGISTRATION_KEYS)),
+  process_task_creation_params: {
+    kind: "transform",
+    cancellable: true,
+    defaultTimeoutMs: 2000,
+    initial: (input) => ({ fields: clean(asObject(input.fields)) }),
+    view: (input, data) => ({ ...input, fields: { ...asObject(data.fields) } }),
+    fold: (data, result) => ({
+      ...mergeShallow(data, result),
+      fields: { ...asObject(data.fields), ...clean(asObject(result.fields)) },
+    }),
+    stops: never,
+    finalize: finalizeCommon,
+  },
+  process_user_phone: phoneRule,
+  customize_autodistribution: {
+    kind: "transform",
+    cancellable: false,
+    defaultTimeoutMs: 800, // a caller is waiting
+    initial: (input) => pick(input, ["number", "name"]),
+    // read-only keys always come from the connector's input, never from a plugin
+    view: (input, data) => ({ ...input, ...pick(data, ["number", "name"]) }),
+    fold: (data, result) => ({ ...data, ...clean(result, AUTODISTRIBUTION_DROPPED) }),
+    stops: never,
+    finalize: (data) => {
+      const out = clean(data, AUTODISTRIBUTION_DROPPED);
+      if (typeof out.name === "string") out.name = Array.from(out.name).slice(0, CALLER_NAME_MAX).join("");
+      return out;
+    },
+  },
+  post_registration: {
+    kind: "effect",
+    cancellable: false,
+    defaultTimeoutMs: 3000,
+    initial: () => ({}),
+    view: originalView,
+    fold: (data) => ({ ...data }), // results are ignored; every plugin runs for its side effects
+    stops: never,
+    finalize: finalizeCommon,
+  },
+  customize_show_call_card: rootKeysRule(true, 2000, (input) => pick(input, ["CALL_ID", "USER_ID"])),
+  customize_attach_record_url: rootKeysRule(true, 3000, (input) => pick(input, ["DESCRIPTION", "DESCRIPTION_TYPE"])),
+};
