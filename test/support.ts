@@ -41,10 +41,10 @@ export interface Answer {
 }
 
 /** The real host on 127.0.0.1, port 0, against `dir`, with a config given as the JSON file would be. */
-export async function startTestHost(dir: string, config: unknown = undefined): Promise<TestHost> {
+export async function startTestHost(dir: string, config: unknown = undefined, configFile?: string): Promise<TestHost> {
   const parsed = hostConfigSchema.parse(config ?? {});
   if (config === undefined) parsed.tenants.default = { config: {} };
-  const settings: Settings = { port: 0, host: "127.0.0.1", pluginsDir: dir, logLevel: "error", config: parsed };
+  const settings: Settings = { port: 0, host: "127.0.0.1", pluginsDir: dir, configFile, logLevel: "error", config: parsed };
   const host = await startHost(settings, silentLogger());
   return {
     ...host,
