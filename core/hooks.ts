@@ -103,10 +103,12 @@ function describe(v: unknown): string {
 }
 
 /** An object checked as an object only (§3), typed as the documented shape T for plugin authors. */
-function objectOf<T extends object>() {
-  return z.custom<T>(isPlainObject, {
-    error: (issue) => `Invalid input: expected object, received ${describe(issue.input)}`,
-  });
+function objectOf<T extends object>(typeName: string) {
+  return z
+    .custom<T>(isPlainObject, {
+      error: (issue) => `Invalid input: expected object, received ${describe(issue.input)}`,
+    })
+    .meta({ typeName }); // names the type in the generated hook table (core/hook-table.ts)
 }
 
 // Ids the docs show quoted may arrive unquoted; answered in the form received, so not coerced (§3).
@@ -117,12 +119,12 @@ const stringId = z.union([z.string(), z.number()], {
 const flag = z.union([z.literal(0), z.literal(1), z.boolean()], {
   error: (issue) => `Invalid input: expected 0, 1, true or false, received ${describe(issue.input)}`,
 });
-const callFull = objectOf<CallFull>();
+const callFull = objectOf<CallFull>("CallFull");
 const callStage = z.string(); // any string: a connector adding a stage must not get 422 on every call
 
 // ---- Input schemas (§3 required fields; loose: unknown fields pass through)
 
-const customizeActivityInput = z.looseObject({ activity: objectOf<Activity>(), call_full: callFull });
+const customizeActivityInput = z.looseObject({ activity: objectOf<Activity>("Activity"), call_full: callFull });
 const customizeEntityInput = z.looseObject({ call_full: callFull });
 const needRegistrationInput = z.looseObject({ call_full: callFull, call_stage: callStage });
 const phoneInput = z.looseObject({ phone: z.string(), call_full: callFull, call_stage: callStage });
@@ -160,13 +162,13 @@ const registrationParams = {
   USER_ID: z.number(),
 };
 const processRegistrationParamsInput = z.looseObject({ ...registrationParams, call_full: callFull, call_stage: callStage });
-const processTaskCreationParamsInput = z.looseObject({ fields: objectOf<TaskFields>(), call_full: callFull });
+const processTaskCreationParamsInput = z.looseObject({ fields: objectOf<TaskFields>("TaskFields"), call_full: callFull });
 const customizeAutodistributionInput = z.looseObject({
   number: z.string(),
   name: z.string(),
   from: z.string().optional(),
-  user: objectOf<AutodistributionUser>().optional(),
-  entity: objectOf<AutodistributionEntity>().optional(),
+  user: objectOf<AutodistributionUser>("AutodistributionUser").optional(),
+  entity: objectOf<AutodistributionEntity>("AutodistributionEntity").optional(),
   error: z.string().optional(),
 });
 const postRegistrationInput = z.looseObject({ call_full: callFull, call_stage: callStage });
@@ -183,7 +185,7 @@ const customizeShowCallCardInput = z.looseObject({
 const customizeAttachRecordUrlInput = z.looseObject({
   DESCRIPTION: z.string(),
   DESCRIPTION_TYPE: z.number().optional(),
-  activity: objectOf<Activity>(),
+  activity: objectOf<Activity>("Activity"),
   call_full: callFull,
 });
 
@@ -231,7 +233,7 @@ const processRegistrationParamsData = z.looseObject({
   TYPE: z.number().optional(),
   USER_ID: z.number().optional(),
 });
-const processTaskCreationParamsData = z.looseObject({ fields: objectOf<TaskFields>() });
+const processTaskCreationParamsData = z.looseObject({ fields: objectOf<TaskFields>("TaskFields") });
 const customizeAutodistributionData = z.looseObject({ number: z.string().optional(), name: z.string().optional() });
 const postRegistrationData = z.unknown(); // ignored: only the envelope's state is read (§4.12)
 const customizeShowCallCardData = z.looseObject({ CALL_ID: stringId.optional(), USER_ID: userIds.optional() });
@@ -381,7 +383,8 @@ export const rules: { [H in HookName]: HookRule } = {
     finalize: finalizeCommon,
   },
   // The chain budget (RECORD_CHAIN_BUDGET_MS) is the engine's to enforce: stops() sees data only.
-  process_record_file_path: rootKeysRule(false, 3000, (input) => clean(input, INPUT_ONLY_KEYS)),
+  // each plugin may use what is left of the chain's budget (§7): a long recording takes seconds
+  process_record_file_path: rootKeysRule(false, RECORD_CHAIN_BUDGET_MS, (input) => clean(input, INPUT_ONLY_KEYS)),
   process_registration_params: rootKeysRule(true, 2000, (input) => pick(input, REGISTRATION_KEYS)),
   process_task_creation_params: {
     kind: "transform",

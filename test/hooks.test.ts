@@ -602,7 +602,7 @@ describe("hooks: chain rules", () => {
       process_client_phone: 1000,
       process_final_params: 2000,
       process_originate_params: 3000,
-      process_record_file_path: 3000,
+      process_record_file_path: 9000,
       process_registration_params: 2000,
       process_task_creation_params: 2000,
       process_user_phone: 1000,
