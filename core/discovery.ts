@@ -119,10 +119,34 @@ async function readManifest(root: string, dirName: string): Promise<Manifest> {
 }
 
 function jsonErrorPosition(text: string, e: Error): { line?: number; column?: number; message: string } {
-  const at = /position (\d+)/.exec(e.message);
-  if (!at) return { message: `not valid JSON: ${e.message}` };
-  const before = text.slice(0, Number(at[1])).split("\n");
+  const before = text.slice(0, jsonErrorOffset(text, e.message)).split("\n");
   return { line: before.length, column: before[before.length - 1].length + 1, message: `not valid JSON: ${e.message}` };
+}
+
+/**
+ * Where JSON.parse gave up. Node names the position for some errors only; otherwise find it as the
+ * longest prefix that is merely unfinished rather than wrong (binary search: that is monotone).
+ */
+function jsonErrorOffset(text: string, message: string): number {
+  const at = /position (\d+)/.exec(message);
+  if (at) return Number(at[1]);
+  const unfinished = (prefix: string): boolean => {
+    try {
+      JSON.parse(prefix);
+      return true;
+    } catch (e) {
+      const m = (e as Error).message;
+      const position = /position (\d+)/.exec(m);
+      return /Unexpected end|Unterminated/.test(m) || (position !== null && Number(position[1]) >= prefix.length);
+    }
+  };
+  let [lo, hi] = [0, text.length];
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (unfinished(text.slice(0, mid))) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** Every script file inside the folder, keyed by its posix path; nothing reached through a link leaves it. */
@@ -206,7 +230,8 @@ async function probe(code: PluginCode, memoryMb: number): Promise<void> {
 
 /** Sandbox errors name the module as `<path>: message` and may carry `hookhost://plugin/path:line:col`. */
 function problemFromSandbox(e: Error): SourceProblem {
-  const at = /hookhost:\/\/[^/]+\/([^:\s]+):(\d+)(?::(\d+))?/.exec(`${e.message}\n${e.stack ?? ""}`);
+  const cause = e.cause instanceof Error ? e.cause : undefined;
+  const at = /hookhost:\/\/[^/]+\/([^:\s]+):(\d+)(?::(\d+))?/.exec(`${e.message}\n${e.stack ?? ""}\n${cause?.stack ?? ""}`);
   const file = /^([^\s:]+\.(?:ts|js|mjs)): /.exec(e.message)?.[1] ?? at?.[1] ?? "";
   return { file, line: at ? Number(at[2]) : undefined, column: at?.[3] ? Number(at[3]) : undefined, message: e.message.replace(/^[^\s:]+\.(?:ts|js|mjs): /, "") };
 }

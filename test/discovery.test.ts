@@ -11,8 +11,6 @@ interface BrokenCase {
   file?: string;
   line?: number;
   message: RegExp;
-  /** a real bug in core/ that loses the line, named in the report; that check stays, skipped, until it is fixed */
-  bug?: string;
 }
 
 const PASS = `export default () => null;`;
@@ -40,7 +38,6 @@ const BROKEN: BrokenCase[] = [
     file: "plugin.json",
     line: 2,
     message: /not valid JSON/,
-    bug: "core/discovery.ts jsonErrorPosition: Node 20 words this error without a position",
   },
   {
     folder: "truncated-json",
@@ -49,7 +46,6 @@ const BROKEN: BrokenCase[] = [
     file: "plugin.json",
     line: 3,
     message: /not valid JSON/,
-    bug: "core/discovery.ts jsonErrorPosition: 'Unexpected end of JSON input' has no position",
   },
   {
     folder: "unknown-field",
@@ -130,7 +126,6 @@ const BROKEN: BrokenCase[] = [
     file: "process_client_phone.js",
     line: 2,
     message: /prefix table missing/,
-    bug: "core/discovery.ts problemFromSandbox reads e.message and e.stack, but the hookhost:// location is in e.cause.stack",
   },
   {
     folder: "not-a-function",
@@ -241,7 +236,7 @@ describe("discovery: broken plugin folders (CONTRACT §3)", () => {
       assert.match(problem.message, c.message);
     });
     if (c.line !== undefined) {
-      (c.bug ? it.skip : it)(`${c.why}: reported at line ${c.line}${c.bug ? ` (BUG: ${c.bug})` : ""}`, () => {
+      it(`${c.why}: reported at line ${c.line}`, () => {
         assert.equal(problemOf(c.folder).line, c.line);
       });
     }
