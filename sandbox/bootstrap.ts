@@ -42,6 +42,9 @@ function capability(name, methods) {
   const api = {};
   for (const method of methods) {
     api[method] = async (...args) => {
+      // JSON turns a trailing undefined into null; an optional argument passed as undefined must
+      // arrive omitted, as in set(key, value, undefined).
+      while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
       let json;
       try { json = stringify(args); } catch (e) { throw new TypeError("ctx." + name + "." + method + ": arguments must be JSON values (" + describe(e) + ")"); }
       const answer = parse(await capRef.apply(undefined, [name, method, json], { result: { promise: true } }));
