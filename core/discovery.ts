@@ -62,12 +62,47 @@ export function toProblem(e: unknown): SourceProblem {
   return { file: "", message: e instanceof Error ? e.message : String(e) };
 }
 
-/** Loads one plugin folder completely, or throws a PluginLoadError naming file and line. */
+/** Reads of a folder that is being written can mix two versions; a load is retried this often. */
+const CONSISTENT_READ_ATTEMPTS = 5;
+
+/**
+ * Loads one plugin folder completely, or throws a PluginLoadError naming file and line. The files
+ * are read again after loading: when they changed meanwhile (a copy or an editor still writing),
+ * the load starts over, so a plugin is never built from, or failed on, two versions of its files.
+ */
 export async function loadPlugin(folder: string, limits: LoadLimits): Promise<LoadedPlugin> {
   const root = await realpath(folder);
+  for (let attempt = 1; ; attempt++) {
+    const files = await readFolder(root);
+    const built = await buildPlugin(folder, files, limits).then(
+      (plugin) => ({ plugin }),
+      (error: unknown) => ({ error }),
+    );
+    if (attempt >= CONSISTENT_READ_ATTEMPTS || sameFiles(files, await readFolder(root))) {
+      if ("error" in built) throw built.error;
+      return built.plugin;
+    }
+  }
+}
+
+interface FolderFiles {
+  /** plugin.json's text; undefined when it is missing */
+  manifest: string | undefined;
+  sources: Map<string, string>;
+}
+
+async function readFolder(root: string): Promise<FolderFiles> {
+  const manifest = await readFile(join(root, "plugin.json"), "utf8").catch(() => undefined);
+  return { manifest, sources: await readSources(root) };
+}
+
+function sameFiles(a: FolderFiles, b: FolderFiles): boolean {
+  return a.manifest === b.manifest && a.sources.size === b.sources.size && [...a.sources].every(([path, text]) => b.sources.get(path) === text);
+}
+
+async function buildPlugin(folder: string, { manifest: manifestText, sources }: FolderFiles, limits: LoadLimits): Promise<LoadedPlugin> {
   const dirName = folder.split(sep).pop() ?? folder;
-  const manifest = await readManifest(root, dirName);
-  const sources = await readSources(root);
+  const manifest = parseManifest(manifestText, dirName);
   const hooks: Partial<Record<HookName, string>> = {};
   for (const file of sources.keys()) {
     if (file.includes("/")) continue;
@@ -100,13 +135,8 @@ export async function loadPlugin(folder: string, limits: LoadLimits): Promise<Lo
   return { folder, manifest, code, hooks: hookNames, loadedAt: new Date() };
 }
 
-async function readManifest(root: string, dirName: string): Promise<Manifest> {
-  let text: string;
-  try {
-    text = await readFile(join(root, "plugin.json"), "utf8");
-  } catch {
-    throw new PluginLoadError({ file: "plugin.json", message: "plugin.json is missing" });
-  }
+function parseManifest(text: string | undefined, dirName: string): Manifest {
+  if (text === undefined) throw new PluginLoadError({ file: "plugin.json", message: "plugin.json is missing" });
   let json: unknown;
   try {
     json = JSON.parse(text);
