@@ -12,7 +12,7 @@ import { Tenants } from "./tenants.js";
 import { watchFile, watchPlugins } from "./watcher.js";
 import { createRecordsCapability } from "../sandbox/capabilities/records.js";
 import { createHttpCapability } from "../sandbox/capabilities/http.js";
-import { createStoreBackend, createStoreCapability } from "../sandbox/capabilities/store.js";
+import { createStoreBackend, createStoreCapability, type StoreBackend } from "../sandbox/capabilities/store.js";
 
 export interface RunningHost {
   url: string;
@@ -33,12 +33,7 @@ const PLUGIN_LOG_BURST = 200;
 export async function startHost(settings: Settings, logger: Logger): Promise<RunningHost> {
   let config: HostConfig = settings.config;
   let tenants = new Tenants(config);
-  const store = createStoreBackend(process.env);
-  const capabilities: HostCapabilities = {
-    records: createRecordsCapability({ maxConcurrent: availableParallelism() }),
-    http: createHttpCapability(),
-    store: createStoreCapability(store),
-  };
+  const { capabilities, store } = createCapabilities(process.env);
   const logLimit = rateLimiter(PLUGIN_LOG_PER_SECOND, PLUGIN_LOG_BURST);
   const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: (plugin) => logLimit.allow(plugin) });
   const metrics = new Metrics(() => registry.sandboxesAlive);
@@ -125,6 +120,17 @@ export async function startHost(settings: Settings, logger: Logger): Promise<Run
       await store.close();
     },
   };
+}
+
+/** The capabilities a plugin may be granted, and the store backend behind ctx.store (the caller closes it). */
+export function createCapabilities(env: NodeJS.ProcessEnv): { capabilities: HostCapabilities; store: StoreBackend } {
+  const store = createStoreBackend(env);
+  const capabilities: HostCapabilities = {
+    records: createRecordsCapability({ maxConcurrent: availableParallelism() }),
+    http: createHttpCapability(),
+    store: createStoreCapability(store),
+  };
+  return { capabilities, store };
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

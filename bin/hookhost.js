@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// `hookhost` (npx hookhost …): runs core/cli/main.ts in a child Node process started with the flags
+// isolated-vm needs. --no-node-snapshot must be on the command line of the process that loads
+// isolated-vm (Node refuses it in NODE_OPTIONS), so this launcher cannot simply import the CLI.
+// tsx is resolved from this package, so the command works from any working directory.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const main = fileURLToPath(new URL("../core/cli/main.ts", import.meta.url));
+const tsx = import.meta.resolve("tsx");
+
+const child = spawn(process.execPath, ["--no-node-snapshot", "--import", tsx, main, ...process.argv.slice(2)], { stdio: "inherit" });
+
+// Ctrl-C reaches the child through the terminal's process group; a signal sent to this process
+// alone (kill, a supervisor) is passed on, so the child never outlives it.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, () => child.kill(signal));
+}
+
+child.on("error", (e) => {
+  process.stderr.write(`hookhost: cannot start ${process.execPath}: ${e.message}\n`);
+  process.exit(1);
+});
+
+child.on("exit", (code, signal) => {
+  if (signal) {
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+    return;
+  }
+  process.exit(code ?? 1);
+});

@@ -1,0 +1,75 @@
+// The host without its HTTP server, for `hookhost run` and `simulate`: the same settings, plugin
+// loading, registry, capabilities and chain as core/server.ts, driven from the command line.
+import { runChain, type ChainResult } from "../chain.js";
+import { loadSettings } from "../config.js";
+import type { SourceProblem } from "../compile.js";
+import { listFolders, loadFolder } from "../discovery.js";
+import type { HookName } from "../hooks.js";
+import type { Logger } from "../log.js";
+import { Registry } from "../registry.js";
+import { createCapabilities } from "../server.js";
+import { Tenants, type Tenant } from "../tenants.js";
+import { UsageError } from "./usage.js";
+
+export interface LocalHostOptions {
+  tenant: string;
+  /** the plugins folder; else HOOKHOST_PLUGINS, else ./plugins (CONTRACT §1) */
+  plugins?: string;
+  /** the host config file; else HOOKHOST_CONFIG, else ./hookhost.json when present */
+  config?: string;
+}
+
+export interface LocalHost {
+  tenant: Tenant;
+  pluginsDir: string;
+  registry: Registry;
+  /** folders that did not load: they serve nothing */
+  broken: { dir: string; problem: SourceProblem }[];
+  run(hook: HookName, input: Record<string, unknown>, requestId: string): Promise<ChainResult>;
+  close(): Promise<void>;
+}
+
+export async function openLocalHost(options: LocalHostOptions, logger: Logger): Promise<LocalHost> {
+  const settings = loadSettings({
+    ...process.env,
+    ...(options.plugins !== undefined ? { HOOKHOST_PLUGINS: options.plugins } : {}),
+    ...(options.config !== undefined ? { HOOKHOST_CONFIG: options.config } : {}),
+    // Nothing listens here, so the environment's address and port are beside the point.
+    HOST: "127.0.0.1",
+    PORT: "0",
+  });
+  const tenants = new Tenants(settings.config);
+  const tenant = tenants.get(options.tenant);
+  if (!tenant) {
+    const source = settings.configFile ?? "the built-in config (no hookhost.json)";
+    throw new UsageError(`unknown tenant "${options.tenant}": ${source} serves ${tenants.ids.map((id) => `"${id}"`).join(", ") || "no tenant"}`);
+  }
+  const config = settings.config;
+  const { capabilities, store } = createCapabilities(process.env);
+  const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes });
+  try {
+    for (const dir of await listFolders(settings.pluginsDir)) registry.apply(await loadFolder(settings.pluginsDir, dir, { memoryMb: config.memoryMb }));
+  } catch (e) {
+    registry.disposeAll();
+    await store.close();
+    throw new UsageError((e as Error).message);
+  }
+  return {
+    tenant,
+    pluginsDir: settings.pluginsDir,
+    registry,
+    broken: registry.broken,
+    async run(hook, input, requestId) {
+      const lease = registry.acquire(tenant, hook, requestId);
+      try {
+        return await runChain(hook, input, lease.steps);
+      } finally {
+        lease.release();
+      }
+    },
+    async close() {
+      registry.disposeAll();
+      await store.close();
+    },
+  };
+}
