@@ -1,0 +1,93 @@
+import type { ColdStart } from "./cold-start.js";
+import type { LoadResult } from "./load.js";
+import type { ManyTenantsResult } from "./many-tenants.js";
+import type { PerCallResult } from "./process-per-call.js";
+
+export interface Results {
+  machine: { cpus: number; cpu: string; node: string; loadAverage: { before: number; after: number } };
+  settings: Record<string, unknown> & { rounds: number; perCallConcurrency: number };
+  /** every round of (a), (b), (c), in order */
+  rounds: { a: LoadResult; b: LoadResult; c: LoadResult }[];
+  /** a, b, c: the median round */
+  load: { a: LoadResult; a14: LoadResult; b: LoadResult; b14: LoadResult; c: LoadResult; fixedBursts: LoadResult; fixedPaced: LoadResult; echoPaced: LoadResult };
+  /** throughput ratios; those of (a), (b), (c) are the median of the per-round ratios */
+  ratios: { cOverA: number; bOverA: number; cOverB: number; b14OverA14: number; cOverD: number };
+  processPerCall: PerCallResult;
+  coldStarts: ColdStart[];
+  manyTenants: ManyTenantsResult;
+  /** largest RSS sample over each load-tested host's whole life */
+  hostRssMaxMb: { noPlugin: number; chain: number };
+  /** plugin runs in the (c) host whose outcome was neither ok nor skip (from /metrics) */
+  failedPluginRuns: number;
+  hostLogProblems: Record<string, string[]>;
+  targets: Target[];
+}
+
+export interface Target {
+  name: string;
+  value: string;
+  pass: boolean;
+}
+
+const RSS_LIMIT_MB = 300;
+
+export function targets(r: Results): Target[] {
+  const loadRss = Math.max(r.hostRssMaxMb.noPlugin, r.hostRssMaxMb.chain);
+  const loadRuns = [...r.rounds.flatMap((x) => [x.a, x.b, x.c]), r.load.a14, r.load.b14, r.load.fixedBursts, r.load.fixedPaced, r.load.echoPaced];
+  const failed = loadRuns.reduce((s, l) => s + l.failed, 0) + r.processPerCall.failed + r.manyTenants.failed + r.failedPluginRuns;
+  return [
+    { name: "(c) ≥ 70 % of (a)'s req/s", value: pct(r.ratios.cOverA), pass: r.ratios.cOverA >= 0.7 },
+    { name: "p99 < 3 ms at the fixed rate (evenly paced)", value: `${ms(r.load.fixedPaced.p99Ms)} ms`, pass: r.load.fixedPaced.p99Ms < 3 },
+    { name: "(c)/(d) > 300×", value: `${Math.round(r.ratios.cOverD)}×`, pass: r.ratios.cOverD > 300 },
+    { name: `host RSS < ${RSS_LIMIT_MB} MB throughout the load runs`, value: `${Math.round(loadRss)} MB`, pass: loadRss < RSS_LIMIT_MB },
+    { name: `host RSS < ${RSS_LIMIT_MB} MB with ${r.manyTenants.tenants} sandboxes alive`, value: `${Math.round(r.manyTenants.maxRssMb)} MB`, pass: r.manyTenants.maxRssMb < RSS_LIMIT_MB },
+    { name: "zero failed requests", value: String(failed), pass: failed === 0 },
+  ];
+}
+
+export function printReport(r: Results): void {
+  const { a, a14, b, b14, c, fixedBursts, fixedPaced, echoPaced } = r.load;
+  const d = r.processPerCall;
+  const m = r.manyTenants;
+  const phone = "process_client_phone";
+  const rows: string[][] = [
+    ["scenario", "req/s", "p50 ms", "p99 ms", "max RSS MB", "errors", "server CPU µs/req"],
+    loadRow(`(a) Koa echo, ${phone}`, a),
+    loadRow(`(b) hookhost, no plugin, ${phone}`, b),
+    loadRow("(c) hookhost, 3-plugin chain", c),
+    loadRow(`(c) at ${Math.round(fixedPaced.reqPerSec)} req/s, evenly paced`, fixedPaced),
+    loadRow(`(c) at ${Math.round(fixedBursts.reqPerSec)} req/s, autocannon overallRate`, fixedBursts),
+    loadRow(`(a) at ${Math.round(echoPaced.reqPerSec)} req/s, evenly paced`, echoPaced),
+    [`(d) a node process per call, ${r.settings.perCallConcurrency} at once`, d.callsPerSec.toFixed(1), ms(d.p50Ms), ms(d.p99Ms), "n/a", String(d.failed), "n/a"],
+    loadRow("(a14) Koa echo, 14 hooks' fixtures", a14),
+    loadRow("(b14) hookhost, no plugin, 14 hooks' fixtures", b14),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const line = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ");
+  const load = r.machine.loadAverage;
+  const out = [
+    `${r.machine.cpus} × ${r.machine.cpu}, Node ${r.machine.node}; 1-min load average ${load.before.toFixed(1)} before, ${load.after.toFixed(1)} after${load.before > r.machine.cpus ? " (busy machine: read ratios, not absolutes)" : ""}`,
+    `(a), (b), (c): median of ${r.settings.rounds} interleaved rounds; (c) per round: ${r.rounds.map((x) => Math.round(x.c.reqPerSec)).join(", ")} req/s`,
+    "",
+    line(rows[0]),
+    widths.map((w) => "-".repeat(w)).join("  "),
+    ...rows.slice(1).map(line),
+    "",
+    `ratios: (c)/(a) ${pct(r.ratios.cOverA)} · (b)/(a) ${pct(r.ratios.bOverA)} · (c)/(b) ${pct(r.ratios.cOverB)} · (b14)/(a14) ${pct(r.ratios.b14OverA14)} · (c)/(d) ${Math.round(r.ratios.cOverD)}×`,
+    "fixed rate: autocannon's overallRate is a per-second quota that each connection fires back to back, so its latencies are those of saturation; the evenly paced run is the one judged",
+    `host RSS, largest sample over the host's life: no plugin ${Math.round(r.hostRssMaxMb.noPlugin)} MB, 3-plugin chain ${Math.round(r.hostRssMaxMb.chain)} MB`,
+    `cold start of a new plugin (copy → first answer with it in x-hook-trace): ${r.coldStarts.map((s) => `${Math.round(s.ms)} ms (its first run ${s.firstRunMs} ms)`).join(", ")}`,
+    `${m.tenants} tenants × 1 plugin, each called once: RSS ${Math.round(m.idleRssMb)} MB idle → ${Math.round(m.rssMb)} MB (max ${Math.round(m.maxRssMb)} MB), ≈ ${m.perSandboxMb.toFixed(2)} MB per sandbox; hookhost_sandboxes_alive ${m.sandboxesAlive}; a tenant's first call p50 ${ms(m.firstCallP50Ms)} ms, p99 ${ms(m.firstCallP99Ms)} ms`,
+    `plugin runs neither ok nor skip in (c): ${r.failedPluginRuns}; host log lines at warn/error: ${Object.entries(r.hostLogProblems).map(([k, v]) => `${k} ${v.length}`).join(", ")}`,
+    "",
+    ...r.targets.map((t) => `${t.pass ? "PASS" : "MISS"}  ${t.name}: ${t.value}`),
+  ];
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+function loadRow(name: string, l: LoadResult): string[] {
+  return [name, l.reqPerSec.toFixed(0), ms(l.p50Ms), ms(l.p99Ms), l.maxRssMb.toFixed(0), String(l.failed), l.serverCpuUsPerReq.toFixed(0)];
+}
+
+const ms = (n: number) => n.toFixed(2);
+const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
