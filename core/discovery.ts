@@ -121,7 +121,7 @@ async function buildPlugin(folder: string, { manifest: manifestText, sources }: 
     const file = pending.pop()!;
     if (code.modules[file]) continue;
     const source = sources.get(file)!;
-    const { code: js, specifiers } = compileModule(file, source);
+    const { code: js, specifiers } = await compileModule(file, source);
     const imports: Record<string, string> = {};
     for (const specifier of specifiers) {
       const target = resolveImport(file, specifier, source, sources);
