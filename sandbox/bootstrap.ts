@@ -8,6 +8,7 @@
 export const BOOTSTRAP = String.raw`
 const logRef = $0, capRef = $1, grants = JSON.parse($2), maxResultChars = $3;
 const parse = JSON.parse, stringify = JSON.stringify, freeze = Object.freeze, define = Object.defineProperty;
+const protoOf = Object.getPrototypeOf, isArray = Array.isArray, plainProto = Object.prototype;
 const cancels = new WeakSet();
 const hooks = new Map();
 
@@ -26,6 +27,7 @@ function describe(e) {
     return "non-Error thrown: " + text(e, 2000);
   } catch { return "an unprintable value was thrown"; }
 }
+const objectTag = Function.prototype.call.bind(Object.prototype.toString);
 function fieldsJson(fields) {
   if (fields === undefined) return "";
   try { const s = stringify(fields); return typeof s === "string" && s.length <= 16384 ? s : ""; } catch { return ""; }
@@ -80,6 +82,13 @@ async function run(hook, inputJson, ctxJson) {
   catch (e) { return stringify({ t: "error", message: describe(e) }); }
   if (result === undefined || result === null) return '{"t":"skip"}';
   if (cancels.has(result)) return stringify({ t: "cancel", reason: result.reason });
+  // A Map or Set would serialize as {} and a class instance as its fields: a bug, not data.
+  try {
+    const proto = typeof result === "object" && !isArray(result) ? protoOf(result) : null;
+    if (proto !== null && proto !== plainProto) {
+      return stringify({ t: "error", message: "the result must be a plain object, an array or a JSON value, not " + text(objectTag(result), 100) });
+    }
+  } catch (e) { return stringify({ t: "error", message: "the result cannot be inspected: " + describe(e) }); }
   let out;
   try { out = stringify(result); }
   catch (e) { return stringify({ t: "error", message: "the result is not JSON-serializable: " + describe(e) }); }

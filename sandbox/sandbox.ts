@@ -57,12 +57,21 @@ export const MAX_RESULT_CHARS = 1024 * 1024;
 export const MAX_QUEUED = 256;
 /** Fraction of the heap limit above which an isolate is rebuilt between calls, before it dies. */
 const RECYCLE_AT = 0.7;
+/**
+ * Fatal out-of-memory errors after which a sandbox stops rebuilding: each one leaves a thread and
+ * the isolate's heap behind for good, so a plugin that keeps causing them must not be retried forever.
+ */
+export const MAX_FATAL_ERRORS = 3;
 
 interface Live {
   isolate: ivm.Isolate;
-  context: ivm.Context;
   run: ivm.Reference<(hook: string, input: string, ctx: string) => Promise<string>>;
+  /** rejects with IsolateLost when isolated-vm reports the isolate beyond recovery */
+  lost: Promise<never>;
 }
+
+/** The isolate hit a failure isolated-vm cannot recover from; its message is the run's error. */
+class IsolateLost extends Error {}
 
 interface Current {
   meta: RunMeta;
@@ -81,6 +90,7 @@ export class Sandbox {
   private queued = 0;
   private current: Current | undefined;
   private disposed = false;
+  private fatalErrors = 0;
 
   constructor(readonly code: PluginCode, private readonly options: SandboxOptions) {}
 
@@ -124,35 +134,23 @@ export class Sandbox {
     const left = request.deadline - Date.now();
     if (left <= 0) return { status: "timeout", error: "time limit reached before the run could start" };
     if (this.disposed) return { status: "error", error: "sandbox disposed" };
+    if (this.fatalErrors >= MAX_FATAL_ERRORS) {
+      return { status: "error", error: `disabled after ${this.fatalErrors} out-of-memory failures; it runs again when the plugin is reloaded` };
+    }
     const current: Current = { meta: request.meta, deadline: request.deadline, abort: new AbortController() };
     this.current = current;
-    let timedOut = false;
-    // isolated-vm's own timeout covers synchronous code only; this timer also covers promises
-    // that never settle and loops after an awaited capability: killing the isolate ends both.
-    const timer = setTimeout(() => {
-      timedOut = true;
-      this.kill();
-    }, left);
+    // isolated-vm's own timeout covers synchronous code only, and a call into an isolate that dies
+    // badly may never settle: this timer answers at the deadline whatever the isolate does, and
+    // killing the isolate ends never-settling promises and loops after an awaited capability.
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<RunOutcome>((resolve) => {
+      timer = setTimeout(() => {
+        this.kill();
+        resolve({ status: "timeout", error: `did not finish within ${left} ms` });
+      }, left);
+    });
     try {
-      const live = await this.ensure();
-      const answer = await live.run.apply(undefined, [request.hook, request.inputJson, request.ctxJson], {
-        timeout: Math.max(1, request.deadline - Date.now()),
-        result: { promise: true },
-      });
-      await this.recycleIfFull(live);
-      return parseAnswer(answer as string);
-    } catch (e) {
-      const limit = this.options.memoryMb;
-      if (timedOut || isTimeoutError(e)) {
-        this.kill();
-        return { status: "timeout", error: `did not finish within ${Math.max(0, left)} ms` };
-      }
-      const message = errorMessage(e);
-      if (/memory limit/i.test(message) || this.deadIsolate()) {
-        this.kill();
-        return { status: "error", error: `exceeded its memory limit of ${limit} MB` };
-      }
-      return { status: "error", error: message };
+      return await Promise.race([this.attempt(request, left), expired]);
     } finally {
       clearTimeout(timer);
       current.abort.abort();
@@ -160,23 +158,79 @@ export class Sandbox {
     }
   }
 
-  private deadIsolate(): boolean {
-    return this.liveIsolate?.isDisposed ?? false;
+  /** One call into the isolate; never throws. It may still be settling after its run timed out, so it only ever kills its own isolate. */
+  private async attempt(request: RunRequest, left: number): Promise<RunOutcome> {
+    let live: Live | undefined;
+    try {
+      live = await this.ensure();
+      const call = live.run.apply(undefined, [request.hook, request.inputJson, request.ctxJson], {
+        timeout: Math.max(1, request.deadline - Date.now()),
+        result: { promise: true },
+      });
+      const answer = await Promise.race([call, live.lost]);
+      this.recycleIfFull(live);
+      const outcome = parseAnswer(answer as string);
+      // isolated-vm's allocator refuses buffers past the memory limit with V8's generic message.
+      if (outcome.status === "error" && outcome.error.startsWith("RangeError: Array buffer allocation failed")) {
+        outcome.error += ` (memory limit ${this.options.memoryMb} MB)`;
+      }
+      return outcome;
+    } catch (e) {
+      if (e instanceof IsolateLost) return { status: "error", error: e.message };
+      if (isTimeoutError(e)) {
+        this.kill(live?.isolate);
+        return { status: "timeout", error: `did not finish within ${Math.max(0, left)} ms` };
+      }
+      const message = errorMessage(e);
+      if (/memory limit/i.test(message) || live?.isolate.isDisposed) {
+        this.kill(live?.isolate);
+        return { status: "error", error: `exceeded its memory limit of ${this.options.memoryMb} MB` };
+      }
+      return { status: "error", error: message };
+    }
   }
 
   private liveIsolate: ivm.Isolate | undefined;
 
   private ensure(): Promise<Live> {
-    this.live ??= this.build().catch((e) => {
-      this.kill();
-      throw e;
-    });
+    if (!this.live) {
+      const building: Promise<Live> = this.build().catch((e: unknown) => {
+        if (this.live === building) this.live = undefined;
+        throw e;
+      });
+      this.live = building;
+    }
     return this.live;
   }
 
   private async build(): Promise<Live> {
-    const isolate = new ivm.Isolate({ memoryLimit: this.options.memoryMb });
+    let fail: (e: IsolateLost) => void = () => {};
+    const lost = new Promise<never>((_, reject) => (fail = reject));
+    lost.catch(() => {}); // raced against every call; never an unhandled rejection on its own
+    // Some allocations (a huge string flattened, a giant array, a Map rehash) hit V8's fatal
+    // out-of-memory path, which aborts the whole process unless this handler is set; with it,
+    // isolated-vm parks the isolate's thread for good and the isolate is lost (SANDBOX-NOTES #527).
+    const isolate: ivm.Isolate = new ivm.Isolate({
+      memoryLimit: this.options.memoryMb,
+      onCatastrophicError: (message) => {
+        this.fatalErrors++;
+        exitWithoutJoiningLostThreads();
+        fail(new IsolateLost(`exceeded its memory limit of ${this.options.memoryMb} MB (${message}); its sandbox was discarded`));
+        this.kill(isolate);
+      },
+    });
     this.liveIsolate = isolate;
+    try {
+      const run = await this.prepare(isolate, lost);
+      return { isolate, run, lost };
+    } catch (e) {
+      this.kill(isolate);
+      throw e;
+    }
+  }
+
+  /** Evaluates the bootstrap and every hook module; within the load budget or not at all. */
+  private async prepare(isolate: ivm.Isolate, lost: Promise<never>): Promise<Live["run"]> {
     const context = await isolate.createContext();
     const logRef = new ivm.Reference((level: LogLevel, message: string, fields: string) => this.onLog(level, message, fields));
     const capRef = new ivm.Reference((name: string, method: string, args: string) => this.callCapability(name, method, args));
@@ -213,38 +267,56 @@ export class Sandbox {
       const fn = await module.namespace.get("default", { reference: true });
       await register.apply(undefined, [hook, fn.derefInto()]);
     };
-    const loadUntil = Date.now() + this.options.loadTimeoutMs;
-    // Module evaluation gets its own budget: top-level loops and never-settling top-level awaits end here.
-    const timer = setTimeout(() => isolate.dispose(), this.options.loadTimeoutMs);
-    try {
+    let loading = "";
+    const loadAll = async (): Promise<void> => {
       for (const [hook, path] of Object.entries(this.code.hooks)) {
+        loading = path;
         await loadHook(hook, path).catch((e: unknown) => {
           const message = errorMessage(e);
           throw new Error(/^\S+\.(ts|js|mjs): /.test(message) ? message : `${path}: ${message}`, { cause: e });
         });
       }
+    };
+    const loadUntil = Date.now() + this.options.loadTimeoutMs;
+    const tooLong = () => `${loading}: loading did not finish within ${this.options.loadTimeoutMs} ms or exceeded the memory limit of ${this.options.memoryMb} MB`;
+    // Module evaluation gets its own budget: top-level loops and never-settling top-level awaits
+    // end here, and so does an evaluation the dying isolate never settles.
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(tooLong())), this.options.loadTimeoutMs);
+    });
+    try {
+      await Promise.race([loadAll(), expired, lost]);
     } catch (e) {
-      if (isolate.isDisposed || Date.now() >= loadUntil) {
-        throw new Error(`loading did not finish within ${this.options.loadTimeoutMs} ms or exceeded the memory limit of ${this.options.memoryMb} MB`);
-      }
+      if (e instanceof IsolateLost) throw new Error(`${loading}: ${e.message}`, { cause: e });
+      if (isolate.isDisposed || Date.now() >= loadUntil) throw new Error(tooLong(), { cause: e });
       throw e;
     } finally {
       clearTimeout(timer);
     }
-    return { isolate, context, run };
+    return run;
   }
 
-  private async recycleIfFull(live: Live): Promise<void> {
+  private recycleIfFull(live: Live): void {
+    if (live.isolate.isDisposed) return;
     const heap = live.isolate.getHeapStatisticsSync();
-    if (heap.used_heap_size > heap.heap_size_limit * RECYCLE_AT) this.kill();
+    if (heap.used_heap_size > heap.heap_size_limit * RECYCLE_AT) this.kill(live.isolate);
   }
 
-  private kill(): void {
-    const isolate = this.liveIsolate;
-    this.live = undefined;
-    this.liveIsolate = undefined;
-    this.current?.abort.abort();
-    if (isolate && !isolate.isDisposed) isolate.dispose();
+  /** Disposes `isolate` (the live one by default); the sandbox forgets it only if it is still the live one. */
+  private kill(isolate: ivm.Isolate | undefined = this.liveIsolate): void {
+    if (isolate && isolate === this.liveIsolate) {
+      this.live = undefined;
+      this.liveIsolate = undefined;
+      this.current?.abort.abort();
+    }
+    if (isolate && !isolate.isDisposed) {
+      try {
+        isolate.dispose();
+      } catch {
+        // isolated-vm disposed it itself in the meantime (memory limit): nothing left to free
+      }
+    }
   }
 
   private onLog(level: LogLevel, message: string, fields: string): void {
@@ -278,6 +350,20 @@ export class Sandbox {
       return JSON.stringify({ error: e instanceof CapabilityError ? e.message : "internal error" });
     }
   }
+}
+
+/**
+ * After a fatal error isolated-vm parks the isolate's thread forever, and at process exit its
+ * thread pool waits to join that thread: `process.exit()` would never return. Once that has
+ * happened, exiting ends the process with SIGKILL instead (output not yet flushed to a pipe is lost).
+ */
+function exitWithoutJoiningLostThreads(): void {
+  if (process.listeners("exit").includes(killSelf)) return;
+  process.on("exit", killSelf);
+}
+
+function killSelf(): void {
+  process.kill(process.pid, "SIGKILL");
 }
 
 function parseAnswer(answer: string): RunOutcome {
