@@ -38,9 +38,10 @@ export async function compileModule(file: string, source: string): Promise<{ cod
   let imports;
   try {
     [imports] = parseImports(code, file);
-  } catch (e) {
-    const at = e as { idx?: number; message?: string };
-    throw new PluginLoadError({ file, ...position(code, at.idx), message: `syntax error: ${at.message ?? String(e)}` });
+  } catch {
+    // Only plain JavaScript can get here (esbuild has checked TypeScript): the sandbox compiles it
+    // at load and reports the syntax error with its real line and column.
+    return { code, specifiers: [] };
   }
   // Static imports and re-exports, and dynamic imports of a string literal; `import.meta` is not one.
   const specifiers = imports.filter((i) => i.d !== -2 && i.n !== undefined).map((i) => i.n!);
@@ -51,10 +52,4 @@ function toProblem(file: string, e: unknown): SourceProblem {
   const first = (e as { errors?: Message[] }).errors?.[0];
   if (!first) return { file, message: e instanceof Error ? e.message : String(e) };
   return { file, line: first.location?.line, column: first.location ? first.location.column + 1 : undefined, message: first.text };
-}
-
-function position(code: string, index: number | undefined): { line?: number; column?: number } {
-  if (index === undefined || index < 0) return {};
-  const before = code.slice(0, index).split("\n");
-  return { line: before.length, column: before[before.length - 1].length + 1 };
 }

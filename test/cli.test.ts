@@ -83,7 +83,7 @@ describe("hookhost check", function () {
     assert.match(out, /^ok\s+good:/m);
     assert.match(out, /^error\s+typed:/m);
     assert.match(out, /typed\/process_client_phone\.ts:\d+:\d+: .*Type 'number' is not assignable to type 'string'\. \(TS\d+\)$/m);
-    assert.match(out, /syntax\/need_registration\.js:2:\d+: ',' expected\.$/m);
+    assert.match(out, /syntax\/need_registration\.js:2:\d+: Unexpected token ';'/m);
     assert.match(out, /misnamed\/proces_client_phone\.ts: "proces_client_phone" is not a hook name \(did you mean process_client_phone\?\)/);
     assert.match(out, /4 plugin folders: 1 ok, 3 with errors/);
   });
