@@ -5,41 +5,9 @@ import path from "node:path";
 import { createRecordsCapability, resetEncoderLookup } from "../sandbox/capabilities/records.js";
 import { Semaphore } from "../sandbox/capabilities/semaphore.js";
 import { type CapabilityCall, CapabilityError } from "../sandbox/capabilities/types.js";
+import { callLikeWav } from "./wav.js";
 
 const TIME_LIMIT = /^conversion did not finish within the hook's time limit$/;
-
-/** A mono 8 kHz 16-bit PCM WAV that sounds like a call: tones (dial, DTMF, a voice-like hum) over noise. */
-function callLikeWav(seconds: number): Buffer {
-  const rate = 8000;
-  const samples = seconds * rate;
-  const wav = Buffer.alloc(44 + samples * 2);
-  wav.write("RIFF", 0, "ascii");
-  wav.writeUInt32LE(36 + samples * 2, 4);
-  wav.write("WAVEfmt ", 8, "ascii");
-  wav.writeUInt32LE(16, 16); // fmt chunk size
-  wav.writeUInt16LE(1, 20); // PCM
-  wav.writeUInt16LE(1, 22); // mono
-  wav.writeUInt32LE(rate, 24);
-  wav.writeUInt32LE(rate * 2, 28); // byte rate
-  wav.writeUInt16LE(2, 32); // block align
-  wav.writeUInt16LE(16, 34); // bits per sample
-  wav.write("data", 36, "ascii");
-  wav.writeUInt32LE(samples * 2, 40);
-  const toneSets = [[425], [697, 1209], [350, 440], [180, 360, 540]];
-  let seed = 0x2545f491;
-  for (let i = 0; i < samples; i++) {
-    const t = i / rate;
-    const tones = toneSets[Math.floor(t / 2) % toneSets.length]!;
-    let value = 0;
-    for (const f of tones) value += Math.sin(2 * Math.PI * f * t) / tones.length;
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    const noise = (seed >>> 0) / 0xffffffff - 0.5;
-    wav.writeInt16LE(Math.round((0.4 * value + 0.1 * noise) * 32767), 44 + i * 2);
-  }
-  return wav;
-}
 
 function isMp3Start(file: Buffer): boolean {
   const frameSync = file[0] === 0xff && (file[1]! & 0xe0) === 0xe0;
