@@ -6,9 +6,7 @@ import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import winston from "winston";
-import { hostConfigSchema, type Settings } from "../core/config.js";
-import { startHost } from "../core/server.js";
-import { pluginsDir, ROOT, type Answer, type TestHost } from "./support.js";
+import { pluginsDir, postHook, ROOT, startTestHost, type Answer, type TestHost } from "./support.js";
 
 /** One line the host logged, with its fields. */
 export type LogLine = { level: string; message: string } & Record<string, unknown>;
@@ -38,36 +36,14 @@ export async function startWatchedHost(files: Record<string, string | object>, c
     },
   });
   const logger = winston.createLogger({ level: "warn", transports: [new winston.transports.Stream({ stream: keep })] });
-  const settings: Settings = { port: 0, host: "127.0.0.1", pluginsDir: dir, logLevel: "warn", config: hostConfigSchema.parse(config) };
-  const host = await startHost(settings, logger);
+  const host = await startTestHost(dir, config, undefined, logger);
   return {
     ...host,
-    dir,
-    async post(tenant, hook, body, headers = {}) {
-      const response = await fetch(`${host.url}/v1/tenants/${tenant}/hooks/${hook}`, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...headers },
-        body: typeof body === "string" ? body : JSON.stringify(body),
-      });
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // left as text: the test asserts on it
-      }
-      const trace = response.headers.get("x-hook-trace");
-      return { status: response.status, body: parsed, headers: response.headers, trace: trace ? trace.split(",") : [] };
-    },
     errors(answer) {
       const id = answer.headers.get("x-request-id");
       const out: Record<string, string> = {};
       for (const line of lines) if (line.requestId === id && line.message === "plugin run failed") out[String(line.plugin)] = String(line.error);
       return out;
-    },
-    async close() {
-      await host.close(1000);
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -124,12 +100,7 @@ export async function spawnHost(files: Record<string, string | object>): Promise
   const base = await url;
   return {
     dir,
-    async post(hook, body) {
-      const response = await fetch(`${base}/v1/tenants/t/hooks/${hook}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-      const parsed: unknown = await response.json();
-      const trace = response.headers.get("x-hook-trace");
-      return { status: response.status, body: parsed, headers: response.headers, trace: trace ? trace.split(",") : [] };
-    },
+    post: (hook, body) => postHook(base, "t", hook, body),
     async get(path) {
       return (await fetch(`${base}${path}`)).json();
     },

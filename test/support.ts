@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hostConfigSchema, type Settings } from "../core/config.js";
-import { silentLogger } from "../core/log.js";
+import { silentLogger, type Logger } from "../core/log.js";
 import { startHost, type RunningHost } from "../core/server.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -41,35 +41,38 @@ export interface Answer {
 }
 
 /** The real host on 127.0.0.1, port 0, against `dir`, with a config given as the JSON file would be. */
-export async function startTestHost(dir: string, config: unknown = undefined, configFile?: string): Promise<TestHost> {
+export async function startTestHost(dir: string, config: unknown = undefined, configFile?: string, logger: Logger = silentLogger()): Promise<TestHost> {
   const parsed = hostConfigSchema.parse(config ?? {});
   if (config === undefined) parsed.tenants.default = { config: {} };
   const settings: Settings = { port: 0, host: "127.0.0.1", pluginsDir: dir, configFile, logLevel: "error", config: parsed };
-  const host = await startHost(settings, silentLogger());
+  const host = await startHost(settings, logger);
   return {
     ...host,
     dir,
-    async post(tenant, hook, body, headers = {}) {
-      const response = await fetch(`${host.url}/v1/tenants/${tenant}/hooks/${hook}`, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...headers },
-        body: typeof body === "string" ? body : JSON.stringify(body),
-      });
-      const text = await response.text();
-      let parsedBody: unknown = text;
-      try {
-        parsedBody = JSON.parse(text);
-      } catch {
-        // left as text: the test asserts on it
-      }
-      const trace = response.headers.get("x-hook-trace");
-      return { status: response.status, body: parsedBody, headers: response.headers, trace: trace ? trace.split(",") : [] };
-    },
+    post: (tenant, hook, body, headers = {}) => postHook(host.url, tenant, hook, body, headers),
     async close() {
       await host.close(1000);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** POSTs `body` (a string as is, anything else as JSON) to a hook of the host at `url`. */
+export async function postHook(url: string, tenant: string, hook: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  const response = await fetch(`${url}/v1/tenants/${tenant}/hooks/${hook}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let parsedBody: unknown = text;
+  try {
+    parsedBody = JSON.parse(text);
+  } catch {
+    // left as text: the test asserts on it
+  }
+  const trace = response.headers.get("x-hook-trace");
+  return { status: response.status, body: parsedBody, headers: response.headers, trace: trace ? trace.split(",") : [] };
 }
 
 /** `plugin;status=ok;ms=3` → `plugin;status=ok` (durations vary). */
