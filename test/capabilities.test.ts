@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { startRedis, type RedisServer } from "./redis.js";
 import { loadPlugin } from "../core/discovery.js";
-import { fixture, pluginsDir, ROOT, startTestHost, statuses, type TestHost } from "./support.js";
+import { eventually, fixture, pluginsDir, ROOT, startTestHost, statuses, type TestHost } from "./support.js";
 import { callLikeWav, writeSilentWav } from "./wav.js";
 
 const EXAMPLES = path.join(ROOT, "plugins");
@@ -51,18 +51,6 @@ async function healthy(host: TestHost): Promise<void> {
   assert.equal(response.status, 200);
 }
 
-/** Polls `fn` until it stops throwing, for up to `ms`; rethrows the last failure. */
-async function eventually<T>(ms: number, fn: () => Promise<T>): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await sleep(50);
-    }
-  }
-}
 
 describe("capabilities through the host", function () {
   this.timeout(15_000);
@@ -183,7 +171,7 @@ describe("capabilities through the host", function () {
       assert.match(statuses(answer.trace).join(), /^record-to-mp3-short;status=(skip|timeout)$/);
       assert.ok(ms < 1000, `answered after ${ms} ms`);
       // The encoder is killed by the deadline; removing its output may finish just after the answer.
-      await eventually(1000, async () => assert.deepEqual(fs.readdirSync(longDir), ["long.wav"]));
+      await eventually(async () => assert.deepEqual(fs.readdirSync(longDir), ["long.wav"]), 1000);
       await healthy(host);
     });
   });
@@ -354,10 +342,10 @@ describe("capabilities through the host", function () {
       await healthy(host);
 
       redis = await startRedis(redis.port);
-      await eventually(5000, async () => {
+      await eventually(async () => {
         const answer = await host.post("acme", "need_registration", callInput("need_registration", id));
         assert.deepEqual(statuses(answer.trace), ["memo;status=ok"]);
-      });
+      }, 5000);
       const read = await host.post("acme", "customize_activity", callInput("customize_activity", id));
       assert.equal(read.body.data.remembered, "СПб, основной");
     });

@@ -2,23 +2,11 @@ import assert from "node:assert/strict";
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fixture, pluginsDir, startTestHost, statuses, writePlugins, type TestHost } from "./support.js";
+import { eventually, fixture, pluginsDir, startTestHost, statuses, writePlugins, type TestHost } from "./support.js";
 
 const phone = fixture("process_client_phone");
 const tagger = (tag: string) => `export default (input) => ({ phone: input.phone + "-${tag}" })`;
 
-/** Polls until `check` passes: reloads land within 2 s (CONTRACT §3); give it 4. */
-async function eventually(check: () => Promise<void>, ms = 4000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > until) throw e;
-      await sleep(50);
-    }
-  }
-}
 
 async function statusOf(host: TestHost, tenant = "default", headers: Record<string, string> = {}) {
   const response = await fetch(`${host.url}/v1/tenants/${tenant}/plugins`, { headers });

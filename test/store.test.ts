@@ -3,6 +3,7 @@ import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { freePort, startRedis, type RedisServer } from "./redis.js";
+import { eventually } from "./support.js";
 import {
   createStoreBackend,
   createStoreCapability,
@@ -398,18 +399,6 @@ describe("memory store backend", () => {
   });
 });
 
-/** Polls until fn resolves, for up to `ms`; rethrows the last failure. */
-async function eventually<T>(ms: number, fn: () => Promise<T>): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await sleep(50);
-    }
-  }
-}
 
 describe("redis store backend (a real redis-server)", () => {
   let redis: RedisServer;
@@ -501,7 +490,7 @@ describe("redis store backend (a real redis-server)", () => {
         assert.ok(ms < 1000, `failed after ${ms} ms`);
       }
       restarted = await startRedis(own.port);
-      await eventually(5000, () => store.set(call(), ["k", "after"]));
+      await eventually(() => store.set(call(), ["k", "after"]), 5000);
       assert.equal(await store.get(call(), ["k"]), "after");
     } finally {
       await backend.close();

@@ -1,6 +1,7 @@
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { hostConfigSchema, type Settings } from "../core/config.js";
 import { silentLogger, type Logger } from "../core/log.js";
@@ -78,4 +79,17 @@ export async function postHook(url: string, tenant: string, hook: string, body: 
 /** `plugin;status=ok;ms=3` → `plugin;status=ok` (durations vary). */
 export function statuses(trace: string[]): string[] {
   return trace.map((t) => t.replace(/;ms=\d+$/, ""));
+}
+
+/** Polls `check` until it stops throwing, for up to `ms` (reloads land within 2 s); rethrows the last failure. */
+export async function eventually<T>(check: () => Promise<T>, ms = 4000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > until) throw e;
+      await sleep(50);
+    }
+  }
 }
