@@ -127,11 +127,6 @@ export class Sandbox {
     this.hasCapabilities = Object.keys(options.capabilities).length > 0;
   }
 
-  /** Whether an isolate is currently built (for accounting; a sandbox rebuilds on demand). */
-  get alive(): boolean {
-    return this.live !== undefined;
-  }
-
   run(request: RunRequest): Promise<RunOutcome> {
     if (this.disposed) return Promise.resolve({ status: "error", error: "sandbox disposed" });
     if (this.queued >= MAX_QUEUED) {
