@@ -6,5 +6,9 @@ export const idSchema = z.string().regex(ID_PATTERN, "must match ^[a-z0-9][a-z0-
 
 /** zod issues as "path: reason" lines, the form every config and manifest error is reported in. */
 export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`);
+  return error.issues.map((issue) => {
+    // a bad record key ("Invalid key in record") carries the key schema's own reason inside
+    const inner = issue.code === "invalid_key" ? issue.issues.map((i) => i.message).join("; ") : "";
+    return `${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}${inner ? ` (${inner})` : ""}`;
+  });
 }
