@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { once } from "node:events";
 import { request } from "node:http";
-import { fixture, pluginsDir, startTestHost, statuses, type TestHost } from "./support.js";
+import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
+import winston from "winston";
+import { hostConfigSchema } from "../core/config.js";
+import { createApp } from "../core/http.js";
+import { Metrics } from "../core/metrics.js";
+import { Registry, type HostCapabilities } from "../core/registry.js";
+import { Tenants } from "../core/tenants.js";
+import { fixture, pluginsDir, postHook, startTestHost, statuses, type TestHost } from "./support.js";
 
 const TOKEN = "acme-secret-token";
 const CONFIG = {
@@ -170,3 +179,39 @@ function rawPost(url: string, path: string, body: string, headers: Record<string
     req.end();
   });
 }
+
+describe("unexpected errors", () => {
+  it("answer 500 internal without details, are logged with their stack, and the host keeps serving", async () => {
+    const logged: Record<string, unknown>[] = [];
+    const logger = winston.createLogger({
+      level: "info",
+      transports: [new winston.transports.Stream({ stream: new Writable({ objectMode: true, write: (line, _e, next) => (logged.push(line), next()) }) })],
+    });
+    const config = hostConfigSchema.parse({ tenants: { default: {} } });
+    let fail = true;
+    const registry = new Registry({ config: () => config, capabilities: {} as HostCapabilities, logger, maxSandboxes: 10 });
+    const acquire = registry.acquire.bind(registry);
+    registry.acquire = (...args) => {
+      if (fail) throw new Error("registry exploded at /secret/host/path");
+      return acquire(...args);
+    };
+    const app = createApp({ registry, metrics: new Metrics(() => 0), tenants: () => new Tenants(config), config: () => config, logger });
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const answer = await postHook(url, "default", "need_registration", fixture("need_registration"));
+      assert.equal(answer.status, 500);
+      assert.deepEqual(answer.body, { state: "error", error: { code: "internal", message: "internal error" } });
+      const line = logged.find((l) => l.message === "request failed");
+      assert.ok(line, "the failure is logged");
+      assert.match(String(line.error), /registry exploded[\s\S]*at /);
+      assert.equal(line.requestId, answer.headers.get("x-request-id"));
+      fail = false;
+      const next = await postHook(url, "default", "need_registration", fixture("need_registration"));
+      assert.equal(next.status, 200);
+    } finally {
+      server.close();
+    }
+  });
+});
