@@ -50,6 +50,9 @@ interface Instance {
   sandbox: Sandbox;
   /** the plugin's config with the tenant's overrides, serialised once */
   configJson: string;
+  /** requests holding it; a replaced instance is disposed when the last one ends */
+  leases: number;
+  replaced: boolean;
 }
 
 /** What one request holds: its chain, fixed when it started, and the hand-back when it ends. */
@@ -67,10 +70,8 @@ export class Registry {
   private readonly folders = new Map<string, FolderState>();
   private plugins: LoadedPlugin[] = [];
   private readonly instances = new Map<LoadedPlugin, Map<string, Instance>>();
-  /** alive sandboxes, least recently used first (Map keeps insertion order) */
-  private readonly recent = new Map<Sandbox, LoadedPlugin>();
-  private readonly inFlight = new Map<LoadedPlugin, number>();
-  private readonly retired = new Set<LoadedPlugin>();
+  /** alive sandboxes, least recently used first (a Set keeps insertion order) */
+  private readonly recent = new Set<Sandbox>();
 
   constructor(private readonly options: RegistryOptions) {}
 
@@ -143,15 +144,17 @@ export class Registry {
   /** The chain of one request: every plugin serving the tenant that implements the hook, held until release(). */
   acquire(tenant: Tenant, hook: HookName, requestId: string): Lease {
     const chain = this.servingTenant(tenant.id).filter((p) => p.hooks.includes(hook));
-    for (const p of chain) this.inFlight.set(p, (this.inFlight.get(p) ?? 0) + 1);
+    const held = chain.map((plugin) => this.instance(plugin, tenant));
+    for (const instance of held) instance.leases++;
     const config = this.options.config();
-    const steps = chain.map((plugin): ChainStep => {
+    const steps = chain.map((plugin, i): ChainStep => {
       const name = JSON.stringify(plugin.manifest.name);
+      const instance = held[i];
       return {
         plugin: plugin.manifest.name,
         timeoutMs: plugin.manifest.timeouts[hook] ?? config.timeouts[hook] ?? config.timeouts.default ?? rules[hook].defaultTimeoutMs,
         run: (input, data, deadline) => {
-          const instance = this.instance(plugin, tenant);
+          this.touch(instance.sandbox);
           return instance.sandbox.run({
             hook,
             inputJson: JSON.stringify(input),
@@ -168,44 +171,37 @@ export class Registry {
       release: () => {
         if (released) return;
         released = true;
-        for (const p of chain) {
-          const left = (this.inFlight.get(p) ?? 1) - 1;
-          if (left > 0) this.inFlight.set(p, left);
-          else {
-            this.inFlight.delete(p);
-            if (this.retired.has(p)) this.disposePlugin(p);
-          }
+        for (const instance of held) {
+          instance.leases--;
+          if (instance.replaced && instance.leases === 0) this.dispose(instance);
         }
       },
     };
   }
 
-  /** Tenants or their config changed: every sandbox is rebuilt with the new settings on next use. */
+  /** Tenants or their config changed: new requests get sandboxes built with the new settings. */
   resetInstances(): void {
-    for (const plugin of [...this.instances.keys()]) this.disposeInstances(plugin);
+    for (const plugin of [...this.instances.keys()]) this.retire(plugin);
   }
 
   disposeAll(): void {
-    for (const plugin of [...this.instances.keys()]) this.disposeInstances(plugin);
+    for (const byTenant of this.instances.values()) for (const instance of byTenant.values()) this.dispose(instance);
+    this.instances.clear();
   }
 
+  /** New requests stop getting this plugin's sandboxes; each is disposed once no request holds it. */
   private retire(plugin: LoadedPlugin | undefined): void {
     if (!plugin) return;
-    if (this.inFlight.has(plugin)) this.retired.add(plugin);
-    else this.disposePlugin(plugin);
-  }
-
-  private disposePlugin(plugin: LoadedPlugin): void {
-    this.retired.delete(plugin);
-    this.disposeInstances(plugin);
-  }
-
-  private disposeInstances(plugin: LoadedPlugin): void {
     for (const instance of this.instances.get(plugin)?.values() ?? []) {
-      instance.sandbox.dispose();
-      this.recent.delete(instance.sandbox);
+      instance.replaced = true;
+      if (instance.leases === 0) this.dispose(instance);
     }
     this.instances.delete(plugin);
+  }
+
+  private dispose(instance: Instance): void {
+    instance.sandbox.dispose();
+    this.recent.delete(instance.sandbox);
   }
 
   private rebuildOrder(): void {
@@ -218,19 +214,18 @@ export class Registry {
     let instance = byTenant.get(tenant.id);
     if (!instance) {
       const overrides = tenant.config[plugin.manifest.name] ?? {};
-      instance = { sandbox: this.createSandbox(plugin, tenant), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)) };
+      instance = { sandbox: this.createSandbox(plugin, tenant), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)), leases: 0, replaced: false };
       byTenant.set(tenant.id, instance);
     }
-    this.touch(instance.sandbox, plugin);
     return instance;
   }
 
   /** Marks a sandbox most recently used and unloads the least recently used idle ones past the cap. */
-  private touch(sandbox: Sandbox, plugin: LoadedPlugin): void {
+  private touch(sandbox: Sandbox): void {
     this.recent.delete(sandbox);
-    this.recent.set(sandbox, plugin);
+    this.recent.add(sandbox);
     if (this.recent.size <= this.options.maxSandboxes) return;
-    for (const old of this.recent.keys()) {
+    for (const old of this.recent) {
       if (this.recent.size <= this.options.maxSandboxes) break;
       if (old === sandbox || !old.idle) continue;
       old.unload();

@@ -138,6 +138,34 @@ describe("host config reload", () => {
   });
 });
 
+describe("requests in flight", () => {
+  it("finish on the sandboxes they started with when the config or the plugin changes under them", async () => {
+    const slow = (tag: string) => `export default (input) => { const end = Date.now() + 700; while (Date.now() < end); return { phone: input.phone + "-${tag}" }; }`;
+    const dir = pluginsDir({ "slow/plugin.json": {}, "slow/process_client_phone.js": slow("v1") });
+    const configFile = join(dir, "..", `hookhost-inflight-${Date.now()}.json`);
+    writeFileSync(configFile, JSON.stringify({ tenants: { acme: {} } }));
+    const host = await startTestHost(dir, { tenants: { acme: {} } }, configFile);
+    try {
+      const first = host.post("acme", "process_client_phone", phone);
+      await sleep(150);
+      writeFileSync(configFile, JSON.stringify({ tenants: { acme: {}, globex: {} } }));
+      const answer = await first;
+      assert.equal(answer.status, 200);
+      assert.deepEqual(statuses(answer.trace), ["slow;status=ok"]);
+      assert.equal(answer.body.data.phone, "89213451807-v1");
+      await eventually(async () => assert.equal((await host.post("globex", "process_client_phone", phone)).status, 200));
+      const second = host.post("acme", "process_client_phone", phone);
+      await sleep(150);
+      writePlugins(dir, { "slow/process_client_phone.js": slow("v2") });
+      assert.equal((await second).body.data.phone, "89213451807-v1", "the request ends on the version it started with");
+      await eventually(async () => assert.equal((await host.post("acme", "process_client_phone", phone)).body.data.phone, "89213451807-v2"));
+    } finally {
+      await host.close();
+      rmSync(configFile, { force: true });
+    }
+  });
+});
+
 describe("status endpoint", () => {
   it("lists the tenant's plugins and the broken folders; tenant or admin token only", async () => {
     const host = await startTestHost(
