@@ -1,8 +1,9 @@
-import { readFileSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { isIP } from "node:net";
 import { z } from "zod";
 import { HOOK_NAMES, type HookName } from "./hooks.js";
+import { readJsonFile } from "./json-file.js";
 import { formatIssues, idSchema } from "./names.js";
 
 const tenantSchema = z.strictObject({
@@ -75,18 +76,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
 }
 
 export function readConfigFile(file: string): HostConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new ConfigError(file, [`cannot be read: ${(e as Error).message}`]);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(file, [`is not JSON: ${(e as Error).message}`]);
-  }
+  const json = readJsonFile(file, (problems) => new ConfigError(file, problems));
   const parsed = hostConfigSchema.safeParse(json);
   if (!parsed.success) throw new ConfigError(file, formatIssues(parsed.error));
   return parsed.data;

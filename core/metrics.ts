@@ -1,6 +1,9 @@
 import client from "prom-client";
 import type { TraceStatus } from "./chain.js";
 
+/** Latency buckets from half a millisecond (a hook's usual run) to the record hook's 10 s. */
+const SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 /** The host's Prometheus metrics (CONTRACT §4), in a registry of their own. */
 export class Metrics {
   readonly registry = new client.Registry();
@@ -9,7 +12,7 @@ export class Metrics {
     name: "hookhost_request_duration_seconds",
     help: "Time to answer a hook request",
     labelNames: ["tenant", "hook", "status"],
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: SECONDS,
     registers: [this.registry],
   });
   private readonly runs = new client.Counter({ name: "hookhost_plugin_runs_total", help: "Plugin runs by plugin, hook and outcome", labelNames: ["plugin", "hook", "outcome"], registers: [this.registry] });
@@ -17,7 +20,7 @@ export class Metrics {
     name: "hookhost_plugin_run_duration_seconds",
     help: "Time of one plugin run",
     labelNames: ["plugin", "hook", "outcome"],
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: SECONDS,
     registers: [this.registry],
   });
   private readonly reloads = new client.Counter({ name: "hookhost_reloads_total", help: "Plugin folder and config reloads", labelNames: ["kind"], registers: [this.registry] });

@@ -1,6 +1,6 @@
 // The call record `hookhost simulate` replays: one call as the PBX and the CRM saw it, in a form a
 // person can write by hand. docs/simulate.md describes every field; examples/calls/ has four.
-import { readFileSync } from "node:fs";
+import { readJsonFile } from "../json-file.js";
 import { z } from "zod";
 import { formatIssues } from "../names.js";
 
@@ -135,17 +135,5 @@ export function parseCallRecord(json: unknown, file: string): CallRecord {
 }
 
 export function readCallRecord(file: string): CallRecord {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new CallRecordError(file, [`cannot be read: ${(e as Error).message}`]);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new CallRecordError(file, [`is not JSON: ${(e as Error).message}`]);
-  }
-  return parseCallRecord(json, file);
+  return parseCallRecord(readJsonFile(file, (problems) => new CallRecordError(file, problems)), file);
 }
