@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps): Koa {
     const result = await runChain(hook, body, lease.steps).finally(lease.release);
     for (const t of result.trace) {
       deps.metrics.pluginRun(t.plugin, hook, t.status, t.ms / 1000);
-      if (t.status !== "ok" && t.status !== "skip") {
+      if (t.status !== "ok" && t.status !== "skip" && t.status !== "cancel") {
         deps.logger.warn("plugin run failed", { requestId: ctx.state.requestId, tenant: tenant.id, hook, plugin: t.plugin, outcome: t.status, ms: t.ms, error: t.error });
       }
     }
