@@ -24,6 +24,8 @@ export interface ChainResult {
   data: Data;
   trace: TraceEntry[];
   cancelled: boolean;
+  /** what final shaping changed that an operator should know (spec §6) */
+  warnings: string[];
 }
 
 /**
@@ -62,7 +64,7 @@ export async function runChain(hook: HookName, input: Data, steps: ChainStep[], 
           break;
         }
         trace.push({ plugin: step.plugin, status: "cancel", ms, error: outcome.reason || undefined });
-        return { data: {}, trace, cancelled: true };
+        return { data: {}, trace, cancelled: true, warnings: [] };
       case "skip":
         trace.push({ plugin: step.plugin, status: "skip", ms });
         break;
@@ -70,7 +72,10 @@ export async function runChain(hook: HookName, input: Data, steps: ChainStep[], 
         trace.push({ plugin: step.plugin, status: outcome.status, ms, error: outcome.error });
     }
   }
-  return { data: rule.finalize(data), trace, cancelled: false };
+  const final = rule.finalize(data);
+  // Asterisk shows at most 20 characters of a CallerID name: the cut is made, and said (§6).
+  const cut = hook === "customize_autodistribution" && typeof data.name === "string" && final.name !== data.name;
+  return { data: final, trace, cancelled: false, warnings: cut ? [`name cut to 20 characters: "${String(data.name)}" → "${String(final.name)}"`] : [] };
 }
 
 /** The `x-hook-trace` header (CONTRACT §4). */

@@ -97,6 +97,7 @@ export function createApp(deps: AppDeps): Koa {
         deps.logger.warn("plugin run failed", { requestId: ctx.state.requestId, tenant: tenant.id, hook, plugin: t.plugin, outcome: t.status, ms: t.ms, error: t.error });
       }
     }
+    for (const warning of result.warnings) deps.logger.warn(warning, { requestId: ctx.state.requestId, tenant: tenant.id, hook });
     if (result.trace.length) ctx.set("x-hook-trace", traceHeader(result.trace));
     ctx.body = { state: "success", data: result.data };
   });

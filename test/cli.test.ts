@@ -327,7 +327,7 @@ describe("simulate's connector model (in process, plugins faked)", () => {
     (answers: Partial<Record<HookName, (input: Record<string, unknown>) => ChainResult>> = {}): RunHook =>
     async (hook, input) =>
       answers[hook]?.(input) ?? runChain(hook, input, []);
-  const cancelled = (): ChainResult => ({ data: {}, trace: [{ plugin: "p", status: "cancel", ms: 0 }], cancelled: true });
+  const cancelled = (): ChainResult => ({ data: {}, trace: [{ plugin: "p", status: "cancel", ms: 0 }], cancelled: true, warnings: [] });
 
   it("an unanswered outgoing call is finished 304 for its caller and gets a task", async () => {
     const record = parseCallRecord(
@@ -372,7 +372,7 @@ describe("simulate's connector model (in process, plugins faked)", () => {
     const { steps } = await simulateCall(
       record,
       hooksAnswering({
-        process_registration_params: ({ call_full, call_stage, ...params }) => ({ data: { ...params, CRM_CREATE: 0 }, trace: [], cancelled: false }),
+        process_registration_params: ({ call_full, call_stage, ...params }) => ({ data: { ...params, CRM_CREATE: 0 }, trace: [], cancelled: false, warnings: [] }),
         process_final_params: cancelled,
       }),
     );

@@ -215,3 +215,31 @@ describe("unexpected errors", () => {
     }
   });
 });
+
+describe("final shaping", () => {
+  it("cuts an autodistribution name to 20 characters and says so in the log", async () => {
+    const logged: Record<string, unknown>[] = [];
+    const logger = winston.createLogger({
+      level: "warn",
+      transports: [new winston.transports.Stream({ stream: new Writable({ objectMode: true, write: (line, _e, next) => (logged.push(line), next()) }) })],
+    });
+    const dir = pluginsDir({
+      "tag/plugin.json": {},
+      "tag/customize_autodistribution.js": `export default (input) => ({ name: "8-800 горячая линия: " + input.name })`,
+    });
+    const host = await startTestHost(dir, undefined, undefined, logger);
+    try {
+      const answer = await host.post("default", "customize_autodistribution", fixture("customize_autodistribution"));
+      assert.deepEqual(answer.body.data, { number: "201", name: "8-800 горячая линия:" });
+      const line = logged.find((l) => String(l.message).startsWith("name cut to 20 characters"));
+      assert.ok(line, JSON.stringify(logged));
+      assert.equal(line.requestId, answer.headers.get("x-request-id"));
+      assert.match(String(line.message), /Павел Григорьев/);
+      logged.length = 0;
+      await host.post("default", "customize_show_call_card", fixture("customize_show_call_card"));
+      assert.equal(logged.filter((l) => String(l.message).startsWith("name cut")).length, 0);
+    } finally {
+      await host.close();
+    }
+  });
+});

@@ -29,6 +29,7 @@ export async function runCommand(options: RunOptions, io: Io, logger: Logger): P
     const result = await host.run(hook, input, "hookhost-run");
     io.out(JSON.stringify({ state: "success", data: result.data }, null, 2));
     io.err(traceReport(hook, host.tenant.id, result.trace));
+    for (const warning of result.warnings) io.err(`warning: ${warning}`);
     return 0;
   } finally {
     await host.close();
