@@ -3,14 +3,12 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { request } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Writable } from "node:stream";
-import winston from "winston";
 import { hostConfigSchema } from "../core/config.js";
 import { createApp } from "../core/http.js";
 import { Metrics } from "../core/metrics.js";
 import { Registry, type HostCapabilities } from "../core/registry.js";
 import { Tenants } from "../core/tenants.js";
-import { fixture, pluginsDir, postHook, startTestHost, statuses, type TestHost } from "./support.js";
+import { fixture, keepingLogger, pluginsDir, postHook, startTestHost, statuses, type TestHost } from "./support.js";
 
 const TOKEN = "acme-secret-token";
 const CONFIG = {
@@ -182,11 +180,7 @@ function rawPost(url: string, path: string, body: string, headers: Record<string
 
 describe("unexpected errors", () => {
   it("answer 500 internal without details, are logged with their stack, and the host keeps serving", async () => {
-    const logged: Record<string, unknown>[] = [];
-    const logger = winston.createLogger({
-      level: "info",
-      transports: [new winston.transports.Stream({ stream: new Writable({ objectMode: true, write: (line, _e, next) => (logged.push(line), next()) }) })],
-    });
+    const { logger, lines: logged } = keepingLogger("info");
     const config = hostConfigSchema.parse({ tenants: { default: {} } });
     let fail = true;
     const registry = new Registry({ config: () => config, capabilities: {} as HostCapabilities, logger, maxSandboxes: 10 });
@@ -218,11 +212,7 @@ describe("unexpected errors", () => {
 
 describe("final shaping", () => {
   it("cuts an autodistribution name to 20 characters and says so in the log", async () => {
-    const logged: Record<string, unknown>[] = [];
-    const logger = winston.createLogger({
-      level: "warn",
-      transports: [new winston.transports.Stream({ stream: new Writable({ objectMode: true, write: (line, _e, next) => (logged.push(line), next()) }) })],
-    });
+    const { logger, lines: logged } = keepingLogger("warn");
     const dir = pluginsDir({
       "tag/plugin.json": {},
       "tag/customize_autodistribution.js": `export default (input) => ({ name: "8-800 горячая линия: " + input.name })`,

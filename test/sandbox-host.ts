@@ -3,13 +3,8 @@ import { spawn } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
-import winston from "winston";
-import { pluginsDir, postHook, ROOT, startTestHost, type Answer, type TestHost } from "./support.js";
-
-/** One line the host logged, with its fields. */
-export type LogLine = { level: string; message: string } & Record<string, unknown>;
+import { keepingLogger, pluginsDir, postHook, ROOT, startTestHost, type Answer, type LogLine, type TestHost } from "./support.js";
 
 /**
  * The real host as startTestHost runs it, but keeping what it logs: the error text of a failed
@@ -27,15 +22,7 @@ export interface WatchedHost extends TestHost {
 export async function startWatchedHost(files: Record<string, string | object>, config: unknown, prepare?: (dir: string) => void): Promise<WatchedHost> {
   const dir = pluginsDir(files);
   prepare?.(dir);
-  const lines: LogLine[] = [];
-  const keep = new Writable({
-    objectMode: true,
-    write(line: LogLine, _encoding, next) {
-      lines.push(line);
-      next();
-    },
-  });
-  const logger = winston.createLogger({ level: "warn", transports: [new winston.transports.Stream({ stream: keep })] });
+  const { logger, lines } = keepingLogger("warn");
   const host = await startTestHost(dir, config, undefined, logger);
   return {
     ...host,

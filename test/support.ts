@@ -1,7 +1,9 @@
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import winston from "winston";
 import { fileURLToPath } from "node:url";
 import { hostConfigSchema, type Settings } from "../core/config.js";
 import { silentLogger, type Logger } from "../core/log.js";
@@ -92,4 +94,14 @@ export async function eventually<T>(check: () => Promise<T>, ms = 4000): Promise
       await sleep(50);
     }
   }
+}
+
+/** One line the host logged, with its fields. */
+export type LogLine = { level: string; message: string } & Record<string, unknown>;
+
+/** A logger that keeps every line at `level` and above in `lines`, for tests that assert on logs. */
+export function keepingLogger(level = "info"): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const stream = new Writable({ objectMode: true, write: (line: LogLine, _encoding, next) => (lines.push(line), next()) });
+  return { logger: winston.createLogger({ level, transports: [new winston.transports.Stream({ stream })] }), lines };
 }
