@@ -4,11 +4,15 @@ import type { RunOutcome } from "../sandbox/index.js";
 
 type Data = Record<string, unknown>;
 
-/** One plugin's part in a chain: run it on this input with this data, before this deadline. */
+/**
+ * One plugin's part in a chain: run it on the input with the rule's overlay on top and this data,
+ * before this deadline. The input is the same object for every step of a request, so it can be
+ * serialized once for the whole chain.
+ */
 export interface ChainStep {
   plugin: string;
   timeoutMs: number;
-  run(input: Data, data: Data, deadline: number): Promise<RunOutcome>;
+  run(input: Data, overlay: Data, data: Data, deadline: number): Promise<RunOutcome>;
 }
 
 export type TraceStatus = "ok" | "skip" | "cancel" | "error" | "timeout" | "invalid";
@@ -45,7 +49,7 @@ export async function runChain(hook: HookName, input: Data, steps: ChainStep[], 
       trace.push({ plugin: step.plugin, status: "timeout", ms: 0, error: "the chain's time budget was spent before this plugin" });
       continue;
     }
-    const outcome = await step.run(rule.view(input, data), data, Math.min(begin + step.timeoutMs, chainEnd));
+    const outcome = await step.run(input, rule.overlay(data), data, Math.min(begin + step.timeoutMs, chainEnd));
     const ms = Date.now() - begin;
     switch (outcome.status) {
       case "ok": {

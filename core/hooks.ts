@@ -271,7 +271,8 @@ export interface HookRule {
   cancellable: boolean;
   defaultTimeoutMs: number;
   initial(input: Record<string, unknown>): Record<string, unknown>;
-  view(input: Record<string, unknown>, data: Record<string, unknown>): Record<string, unknown>;
+  /** What a plugin sees on top of the connector's input: it gets `{ ...input, ...overlay(data) }`, built inside its sandbox. */
+  overlay(data: Record<string, unknown>): Record<string, unknown>;
   fold(data: Record<string, unknown>, result: Record<string, unknown>): Record<string, unknown>;
   stops(data: Record<string, unknown>): boolean;
   finalize(data: Record<string, unknown>): Record<string, unknown>;
@@ -308,8 +309,8 @@ function pick(input: Obj, keys: readonly string[]): Obj {
 
 // call_full and call_stage are inputs only: never in data (§3), whatever a plugin returns.
 const mergeShallow = (data: Obj, result: Obj): Obj => ({ ...data, ...clean(result, INPUT_ONLY_KEYS) });
-const originalView = (input: Obj): Obj => ({ ...input });
-const rootKeysView = (input: Obj, data: Obj): Obj => ({ ...input, ...clean(data, INPUT_ONLY_KEYS) });
+const inputOnly = (): Obj => ({});
+const rootKeysOverlay = (data: Obj): Obj => clean(data, INPUT_ONLY_KEYS);
 const never = (): boolean => false;
 const finalizeCommon = (data: Obj): Obj => clean(data, INPUT_ONLY_KEYS);
 
@@ -325,7 +326,7 @@ const fieldsRule = (cancellable: boolean, defaultTimeoutMs: number): HookRule =>
   cancellable,
   defaultTimeoutMs,
   initial: () => ({}),
-  view: originalView,
+  overlay: inputOnly,
   fold: mergeShallow,
   stops: never,
   finalize: finalizeCommon,
@@ -336,7 +337,7 @@ const phoneRule: HookRule = {
   cancellable: false,
   defaultTimeoutMs: 1000,
   initial: (input) => ({ phone: input.phone }),
-  view: (input, data) => ({ ...input, phone: data.phone }),
+  overlay: (data) => ({ phone: data.phone }),
   fold: (_data, result) => clean(result, INPUT_ONLY_KEYS), // replace
   stops: never,
   finalize: finalizeCommon,
@@ -351,7 +352,7 @@ const rootKeysRule = (
   cancellable,
   defaultTimeoutMs,
   initial,
-  view: rootKeysView,
+  overlay: rootKeysOverlay,
   fold: mergeShallow,
   stops: never,
   finalize: finalizeCommon,
@@ -365,7 +366,7 @@ export const rules: { [H in HookName]: HookRule } = {
     cancellable: false,
     defaultTimeoutMs: 1000,
     initial: () => ({ result: true }),
-    view: originalView,
+    overlay: inputOnly,
     fold: (data, result) => ({ ...mergeShallow(data, result), result: data.result !== false && result.result !== false }),
     stops: (data) => data.result === false,
     finalize: finalizeCommon,
@@ -377,7 +378,7 @@ export const rules: { [H in HookName]: HookRule } = {
     cancellable: false,
     defaultTimeoutMs: 3000,
     initial: (input) => clean(asObject(input.params), INPUT_ONLY_KEYS), // flat (§4.6)
-    view: (input, data) => ({ ...input, params: clean(data, INPUT_ONLY_KEYS) }),
+    overlay: (data) => ({ params: clean(data, INPUT_ONLY_KEYS) }),
     fold: mergeShallow,
     stops: never,
     finalize: finalizeCommon,
@@ -391,7 +392,7 @@ export const rules: { [H in HookName]: HookRule } = {
     cancellable: true,
     defaultTimeoutMs: 2000,
     initial: (input) => ({ fields: clean(asObject(input.fields)) }),
-    view: (input, data) => ({ ...input, fields: { ...asObject(data.fields) } }),
+    overlay: (data) => ({ fields: { ...asObject(data.fields) } }),
     fold: (data, result) => ({
       ...mergeShallow(data, result),
       fields: { ...asObject(data.fields), ...clean(asObject(result.fields)) },
@@ -406,7 +407,7 @@ export const rules: { [H in HookName]: HookRule } = {
     defaultTimeoutMs: 800, // a caller is waiting
     initial: (input) => pick(input, ["number", "name"]),
     // read-only keys always come from the connector's input, never from a plugin
-    view: (input, data) => ({ ...input, ...pick(data, ["number", "name"]) }),
+    overlay: (data) => pick(data, ["number", "name"]),
     fold: (data, result) => ({ ...data, ...clean(result, AUTODISTRIBUTION_DROPPED) }),
     stops: never,
     finalize: (data) => {
@@ -420,7 +421,7 @@ export const rules: { [H in HookName]: HookRule } = {
     cancellable: false,
     defaultTimeoutMs: 3000,
     initial: () => ({}),
-    view: originalView,
+    overlay: inputOnly,
     fold: (data) => ({ ...data }), // results are ignored; every plugin runs for its side effects
     stops: never,
     finalize: finalizeCommon,

@@ -147,17 +147,21 @@ export class Registry {
     const held = chain.map((plugin) => this.instance(plugin, tenant));
     for (const instance of held) instance.leases++;
     const config = this.options.config();
+    // Serialized once, for every plugin of the chain; each step adds only its small overlay.
+    let inputJson: string | undefined;
     const steps = chain.map((plugin, i): ChainStep => {
       const name = JSON.stringify(plugin.manifest.name);
       const instance = held[i];
       return {
         plugin: plugin.manifest.name,
         timeoutMs: plugin.manifest.timeouts[hook] ?? config.timeouts[hook] ?? config.timeouts.default ?? rules[hook].defaultTimeoutMs,
-        run: (input, data, deadline) => {
+        run: (input, overlay, data, deadline) => {
           this.touch(instance.sandbox);
+          inputJson ??= JSON.stringify(input);
           return instance.sandbox.run({
             hook,
-            inputJson: JSON.stringify(input),
+            inputJson,
+            overlayJson: JSON.stringify(overlay),
             ctxJson: `{"tenant":${JSON.stringify(tenant.id)},"hook":"${hook}","plugin":${name},"config":${instance.configJson},"data":${JSON.stringify(data)}}`,
             deadline,
             meta: { hook, requestId },

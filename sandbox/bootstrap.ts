@@ -3,7 +3,8 @@
 // sees plain sandbox-made functions (`defineHook`, `cancel`, `ctx.log.*`, capability methods).
 //
 // Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, maxResultChars])`.
-// It returns two functions the host calls by Reference: `register(hook, fn)` and `run(...)`.
+// It returns two functions the host calls by Reference: `register(hook, fn)` and
+// `run(hook, inputJson, overlayJson, ctxJson)`; the plugin gets `{ ...input, ...overlay }`.
 // Everything crossing the boundary is a string (JSON): one copy in, one copy out per call.
 export const BOOTSTRAP = String.raw`
 const logRef = $0, capRef = $1, grants = JSON.parse($2), maxResultChars = $3;
@@ -73,12 +74,15 @@ function register(hook, fn) {
   if (typeof fn !== "function") throw new TypeError("the default export of " + hook + " is not a function");
   hooks.set(hook, fn);
 }
-async function run(hook, inputJson, ctxJson) {
+async function run(hook, inputJson, overlayJson, ctxJson) {
   const c = parse(ctxJson);
   const ctx = { tenant: c.tenant, hook: c.hook, plugin: c.plugin, config: c.config, data: c.data, log };
   for (const name of Object.keys(capabilities)) ctx[name] = capabilities[name];
   let result;
-  try { result = await hooks.get(hook)(parse(inputJson), freeze(ctx)); }
+  try {
+    const input = overlayJson === "{}" ? parse(inputJson) : { ...parse(inputJson), ...parse(overlayJson) };
+    result = await hooks.get(hook)(input, freeze(ctx));
+  }
   catch (e) { return stringify({ t: "error", message: describe(e) }); }
   if (result === undefined || result === null) return '{"t":"skip"}';
   if (cancels.has(result)) return stringify({ t: "cancel", reason: result.reason });

@@ -35,8 +35,10 @@ export interface RunMeta {
 
 export interface RunRequest {
   hook: string;
-  /** the hook's input, already JSON */
+  /** the connector's input, already JSON: the same string for every plugin of a chain */
   inputJson: string;
+  /** keys laid over the input for this plugin (what earlier plugins decided), already JSON */
+  overlayJson: string;
   /** tenant, hook, plugin, config, data for `ctx`, already JSON */
   ctxJson: string;
   /** epoch ms by which the run must settle, queueing included */
@@ -68,7 +70,7 @@ const HEAP_CHECK_EVERY = 8;
 
 interface Live {
   isolate: ivm.Isolate;
-  run: ivm.Reference<(hook: string, input: string, ctx: string) => Promise<string>>;
+  run: ivm.Reference<(hook: string, input: string, overlay: string, ctx: string) => Promise<string>>;
   loss: LossWatch;
   calls: number;
 }
@@ -191,7 +193,7 @@ export class Sandbox {
     let live: Live | undefined;
     try {
       live = await this.ensure();
-      const call = live.run.apply(undefined, [request.hook, request.inputJson, request.ctxJson], {
+      const call = live.run.apply(undefined, [request.hook, request.inputJson, request.overlayJson, request.ctxJson], {
         timeout: Math.max(1, request.deadline - Date.now()),
         result: { promise: true },
       });

@@ -455,3 +455,24 @@ describe("chain: time limits (spec §7)", () => {
     }
   });
 });
+
+describe("chain: what each plugin sees of the input", () => {
+  let host: TestHost;
+  before(async () => {
+    host = await startTestHost(
+      pluginsDir({
+        // mutates its copy of the input everywhere it can, then answers a new phone
+        ...everyHook("first", { priority: 10 }, `(input) => { input.call_full.channel.trunk.number = "mutated"; input.call_stage = "mutated"; input.phone = "mutated"; return { phone: "+79213451807" }; }`, ["process_client_phone"]),
+        ...everyHook("second", { priority: 20 }, `(input) => ({ phone: JSON.stringify([input.phone, input.call_stage, input.call_full.channel.trunk.number]) })`, ["process_client_phone"]),
+      }),
+    );
+  });
+  after(() => host.close());
+
+  it("the connector's input, with only what earlier plugins decided laid over it; one plugin's changes to its copy never reach the next", async () => {
+    const input = fixture("process_client_phone");
+    const answer = await host.post("default", "process_client_phone", input);
+    assert.deepEqual(statuses(answer.trace), ["first;status=ok", "second;status=ok"]);
+    assert.deepEqual(JSON.parse(answer.body.data.phone), ["+79213451807", input.call_stage, input.call_full.channel.trunk.number]);
+  });
+});

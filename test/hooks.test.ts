@@ -9,6 +9,7 @@ import {
   isHookName,
   rules,
   type HookData,
+  type HookRule,
   type HookInput,
   type HookName,
 } from "../core/hooks.js";
@@ -27,6 +28,11 @@ function deepFreeze<T>(v: T): T {
     Object.freeze(v);
   }
   return v;
+}
+
+/** What a plugin sees: the sandbox's bootstrap builds exactly this from the input and the overlay. */
+function viewOf(rule: HookRule, input: Obj, data: Obj): Obj {
+  return { ...input, ...rule.overlay(data) };
 }
 
 function without(obj: Obj, key: string): Obj {
@@ -455,7 +461,7 @@ describe("hooks: chain rules", () => {
       const data0 = deepFreeze(rule.initial(input));
       const data1 = deepFreeze(rule.fold(data0, deepFreeze(r1)));
       assert.deepEqual(data1, after1);
-      const view = rule.view(input, data1);
+      const view = viewOf(rule, input, data1);
       assert.notEqual(view, input);
       assert.deepEqual(view, view1(fixture(hook)));
       const data2 = rule.fold(data1, deepFreeze(r2));
@@ -468,7 +474,7 @@ describe("hooks: chain rules", () => {
   it("the view of the default data is the input itself (but a new object)", () => {
     for (const hook of HOOK_NAMES) {
       const input = deepFreeze(fixture(hook));
-      const view = rules[hook].view(input, rules[hook].initial(input));
+      const view = viewOf(rules[hook], input, rules[hook].initial(input));
       assert.notEqual(view, input);
       assert.deepEqual(view, fixture(hook), hook);
     }
@@ -480,7 +486,7 @@ describe("hooks: chain rules", () => {
       const base = hook === "process_client_phone" ? { phone: "1" } : {};
       const data = rules[hook].fold(rules[hook].initial(input), { ...base, call_full: { evil: 1 }, call_stage: "x" });
       assert.equal("call_full" in data || "call_stage" in data, false, hook);
-      assert.deepEqual(rules[hook].view(input, { ...data, call_full: { evil: 1 } }).call_full, input.call_full, hook);
+      assert.deepEqual(viewOf(rules[hook], input, { ...data, call_full: { evil: 1 } }).call_full, input.call_full, hook);
     }
   });
 
@@ -542,7 +548,7 @@ describe("hooks: chain rules", () => {
     assertNoPollution(rules.process_record_file_path.initial(raw));
     const originate = { params: { ...(fixture("process_originate_params").params as Obj), ...polluted() } };
     assertNoPollution(rules.process_originate_params.initial(originate));
-    assertNoPollution(rules.process_originate_params.view(originate, rules.process_originate_params.initial(originate)).params as Obj);
+    assertNoPollution(viewOf(rules.process_originate_params, originate, rules.process_originate_params.initial(originate)).params as Obj);
     const task = { ...fixture("process_task_creation_params"), fields: { TITLE: "t", ...polluted() } };
     assertNoPollution(rules.process_task_creation_params.initial(task).fields as Obj);
   });
@@ -568,7 +574,7 @@ describe("hooks: chain rules", () => {
     assert.equal(emoji, "😀".repeat(20));
     assert.equal(rule.finalize({ number: "201", name: "short" }).name, "short");
     // the next plugin still sees the connector's read-only keys
-    const view = rule.view(input, { ...data, user: { id: 0 }, from: "spoofed" });
+    const view = viewOf(rule, input, { ...data, user: { id: 0 }, from: "spoofed" });
     assert.deepEqual(view.user, input.user);
     assert.equal(view.from, "89213451807");
     assert.equal(view.name, "8-800 горячая линия:");
