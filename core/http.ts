@@ -43,8 +43,10 @@ export function createApp(deps: AppDeps): Koa {
     const ms = performance.now() - started;
     const fields = ctx.state.logFields as { tenant: string; hook: string } | undefined;
     if (fields) deps.metrics.request(fields.tenant, fields.hook, ctx.status, ms / 1000);
-    // One line per request; answered hooks at debug so a busy host does not spend its time on them.
-    deps.logger.log(ctx.status < 400 ? "debug" : "info", "request", { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, ...fields });
+    // One line per request; answered hooks at debug so a busy host does not spend its time on them
+    // (winston formats a line before its level filter drops it: the check comes first).
+    const level = ctx.status < 400 ? "debug" : "info";
+    if (deps.logger.isLevelEnabled(level)) deps.logger.log(level, "request", { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, ...fields });
   });
 
   app.use(async (ctx, next) => {
