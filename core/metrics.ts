@@ -26,14 +26,25 @@ export class Metrics {
   private readonly reloads = new client.Counter({ name: "hookhost_reloads_total", help: "Plugin folder and config reloads", labelNames: ["kind"], registers: [this.registry] });
   private readonly reloadFailures = new client.Counter({ name: "hookhost_reload_failures_total", help: "Reloads that kept the last good version", labelNames: ["kind"], registers: [this.registry] });
 
-  constructor(sandboxesAlive: () => number) {
+  constructor(sandboxes: { alive(): number; memory(): { heapBytes: number; externalBytes: number } }) {
     client.collectDefaultMetrics({ register: this.registry });
     new client.Gauge({
       name: "hookhost_sandboxes_alive",
       help: "Tenant × plugin sandboxes currently built",
       registers: [this.registry],
       collect() {
-        this.set(sandboxesAlive());
+        this.set(sandboxes.alive());
+      },
+    });
+    new client.Gauge({
+      name: "hookhost_sandbox_memory_bytes",
+      help: "Memory held by all built sandboxes: heap (V8 heap in use) and external (outside the heap, e.g. strings handed in)",
+      labelNames: ["kind"],
+      registers: [this.registry],
+      collect() {
+        const m = sandboxes.memory();
+        this.set({ kind: "heap" }, m.heapBytes);
+        this.set({ kind: "external" }, m.externalBytes);
       },
     });
   }

@@ -88,6 +88,17 @@ export class Registry {
     return this.recent.size;
   }
 
+  /** Memory held by the alive sandboxes' isolates, summed. */
+  sandboxMemory(): { heapBytes: number; externalBytes: number } {
+    const total = { heapBytes: 0, externalBytes: 0 };
+    for (const sandbox of this.recent) {
+      const m = sandbox.memory();
+      total.heapBytes += m.heapBytes;
+      total.externalBytes += m.externalBytes;
+    }
+    return total;
+  }
+
   /** Applies a folder's fresh load: a good result replaces the served version; a bad one keeps it (stale). */
   apply(result: FolderResult): void {
     const state = this.folders.get(result.dir) ?? { dir: result.dir, changedAt: new Date() };

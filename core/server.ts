@@ -36,7 +36,7 @@ export async function startHost(settings: Settings, logger: Logger): Promise<Run
   const { capabilities, store } = createCapabilities(process.env);
   const logLimit = rateLimiter(PLUGIN_LOG_PER_SECOND, PLUGIN_LOG_BURST);
   const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: (plugin) => logLimit.allow(plugin) });
-  const metrics = new Metrics(() => registry.sandboxesAlive);
+  const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
   const dropReport = setInterval(() => {
     for (const [plugin, dropped] of logLimit.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { plugin, dropped });
   }, 5000).unref();

@@ -4,7 +4,8 @@
 //
 // Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, maxResultChars])`.
 // It returns two functions the host calls by Reference: `register(hook, fn)` and
-// `run(hook, inputJson, overlayJson, ctxJson)`; the plugin gets `{ ...input, ...overlay }`.
+// `run(hook, inputPieces, overlayPieces, ...pieces)` (input, overlay and ctx JSON, cut in pieces);
+// the plugin gets `{ ...input, ...overlay }`.
 // Everything crossing the boundary is a string (JSON): one copy in, one copy out per call.
 export const BOOTSTRAP = String.raw`
 const logRef = $0, capRef = $1, grants = JSON.parse($2), maxResultChars = $3;
@@ -29,6 +30,9 @@ function describe(e) {
   } catch { return "an unprintable value was thrown"; }
 }
 const objectTag = Function.prototype.call.bind(Object.prototype.toString);
+// Taken before any plugin code runs, so a plugin that rewrites Array.prototype cannot garble its own input.
+const slice = Function.prototype.call.bind(Array.prototype.slice), join = Function.prototype.call.bind(Array.prototype.join);
+const joined = (parts, from, to) => join(slice(parts, from, to), "");
 function fieldsJson(fields) {
   if (fields === undefined) return "";
   try { const s = stringify(fields); return typeof s === "string" && s.length <= 16384 ? s : ""; } catch { return ""; }
@@ -74,8 +78,11 @@ function register(hook, fn) {
   if (typeof fn !== "function") throw new TypeError("the default export of " + hook + " is not a function");
   hooks.set(hook, fn);
 }
-async function run(hook, inputJson, overlayJson, ctxJson) {
-  const c = parse(ctxJson);
+// Each JSON string arrives cut into pieces of under 1 KB (see pieces() in sandbox.ts).
+async function run(hook, inputPieces, overlayPieces, ...pieces) {
+  const inputJson = joined(pieces, 0, inputPieces);
+  const overlayJson = joined(pieces, inputPieces, inputPieces + overlayPieces);
+  const c = parse(joined(pieces, inputPieces + overlayPieces));
   const ctx = { tenant: c.tenant, hook: c.hook, plugin: c.plugin, config: c.config, data: c.data, log };
   for (const name of Object.keys(capabilities)) ctx[name] = capabilities[name];
   let result;

@@ -457,6 +457,7 @@ describe("chain: time limits (spec §7)", () => {
 });
 
 describe("chain: what each plugin sees of the input", () => {
+  const BIG = "ж".repeat(800) + "😀".repeat(300) + "a" + "😀".repeat(300);
   let host: TestHost;
   before(async () => {
     host = await startTestHost(
@@ -464,10 +465,21 @@ describe("chain: what each plugin sees of the input", () => {
         // mutates its copy of the input everywhere it can, then answers a new phone
         ...everyHook("first", { priority: 10 }, `(input) => { input.call_full.channel.trunk.number = "mutated"; input.call_stage = "mutated"; input.phone = "mutated"; return { phone: "+79213451807" }; }`, ["process_client_phone"]),
         ...everyHook("second", { priority: 20 }, `(input) => ({ phone: JSON.stringify([input.phone, input.call_stage, input.call_full.channel.trunk.number]) })`, ["process_client_phone"]),
+        ...everyHook("big-answer", { priority: 10 }, `() => ({ BIG: ${JSON.stringify(BIG)} })`, ["process_final_params"]),
+        ...everyHook("reads-big", { priority: 20, config: { big: BIG } }, `(input, ctx) => ({ OVERLAY_IS_CONFIG: input.BIG === ctx.config.big, NOTE: input.note })`, ["process_final_params"]),
       }),
     );
   });
   after(() => host.close());
+
+  it("long input, overlay and config with two-byte characters and surrogate pairs arrive intact (they cross into the sandbox in pieces)", async () => {
+    const note = "😀".repeat(700) + "a" + "😀".repeat(700);
+    const answer = await host.post("default", "process_final_params", { ...fixture("process_final_params"), note });
+    assert.deepEqual(statuses(answer.trace), ["big-answer;status=ok", "reads-big;status=ok"]);
+    assert.equal(answer.body.data.BIG, BIG);
+    assert.equal(answer.body.data.OVERLAY_IS_CONFIG, true);
+    assert.equal(answer.body.data.NOTE, note);
+  });
 
   it("the connector's input, with only what earlier plugins decided laid over it; one plugin's changes to its copy never reach the next", async () => {
     const input = fixture("process_client_phone");

@@ -233,6 +233,29 @@ describe("metrics endpoint", () => {
   });
 });
 
+describe("sandbox memory", () => {
+  // isolated-vm hands strings of 1 KB or more to an isolate as external strings, freed only when
+  // that isolate collects them: a call record (2-4 KB) per call used to pile up to ~60 MB per
+  // sandbox before its memory limit forced a collection.
+  it("the call records handed to a busy sandbox do not pile up outside its heap, and /metrics shows both", async function () {
+    this.timeout(60_000);
+    const hook = "customize_attach_record_url";
+    const input = fixture(hook);
+    assert.ok(JSON.stringify(input).length > 3000);
+    const host = await startTestHost(pluginsDir({ "busy/plugin.json": {}, [`busy/${hook}.js`]: `export default (input) => ({ DESCRIPTION: "seen " + input.call_full.channel.id })` }));
+    try {
+      for (let i = 0; i < 1000; i++) assert.equal((await host.post("default", hook, input)).status, 200);
+      const text = await (await fetch(`${host.url}/metrics`)).text();
+      const bytes = (kind: string) => Number(new RegExp(`hookhost_sandbox_memory_bytes\\{kind="${kind}"\\} (\\d+)`).exec(text)?.[1]);
+      assert.ok(bytes("heap") > 100_000, `heap ${bytes("heap")}`);
+      // 1,000 calls × 3.5 KB would be 3.5 MB if they stayed
+      assert.ok(bytes("external") < 1_000_000, `external ${bytes("external")}`);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
 describe("sandbox cap (maxSandboxes)", () => {
   it("past the cap the least recently used sandbox is unloaded, rebuilt on its next call, its state gone", async () => {
     const tenants = Object.fromEntries(["t1", "t2", "t3"].map((t) => [t, { token: `${t}-token` }]));
