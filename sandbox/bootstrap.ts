@@ -54,7 +54,8 @@ function capability(name, methods) {
       while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
       let json;
       try { json = stringify(args); } catch (e) { throw new TypeError("ctx." + name + "." + method + ": arguments must be JSON values (" + describe(e) + ")"); }
-      const answer = parse(await capRef.apply(undefined, [name, method, json], { result: { promise: true } }));
+      // the answer comes back in pieces under 1 KB, like the input (see pieces() in sandbox.ts)
+      const answer = parse(joined(await capRef.apply(undefined, [name, method, json], { result: { promise: true, copy: true } }), 0));
       if (answer.error !== undefined) throw new Error("ctx." + name + "." + method + ": " + answer.error);
       return answer.value;
     };

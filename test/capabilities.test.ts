@@ -300,6 +300,33 @@ describe("capabilities through the host", function () {
     storeFlow(() => host);
   });
 
+  it("capability answers do not pile up outside the sandbox's heap (they come back in pieces under 1 KB)", async function () {
+    this.timeout(60_000);
+    const value = "ж".repeat(30 * 1024);
+    const host = await startTestHost(
+      pluginsDir({
+        "reader/plugin.json": { store: true },
+        "reader/customize_activity.js": `export default async (input, ctx) => {
+          let v = await ctx.store.get("v");
+          if (v === undefined) { await ctx.store.set("v", ${JSON.stringify(value)}); v = await ctx.store.get("v"); }
+          return { same: v === ${JSON.stringify(value)} };
+        };`,
+      }),
+    );
+    try {
+      for (let i = 0; i < 200; i++) {
+        const answer = await host.post("default", "customize_activity", fixture("customize_activity"));
+        assert.equal(answer.body.data.same, true, answer.trace);
+      }
+      const text = await (await fetch(`${host.url}/metrics`)).text();
+      const external = Number(/hookhost_sandbox_memory_bytes\{kind="external"\} (\d+)/.exec(text)?.[1]);
+      // 200 answers × 60 KB would be 12 MB if they stayed
+      assert.ok(external < 1_000_000, `external ${external}`);
+    } finally {
+      await host.close();
+    }
+  });
+
   describe("ctx.store, in Redis", () => {
     let host: TestHost;
     let redis: RedisServer;
