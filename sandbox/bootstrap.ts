@@ -6,7 +6,8 @@
 // It returns two functions the host calls by Reference: `register(hook, fn)` and
 // `run(hook, inputPieces, overlayPieces, ...pieces)` (input, overlay and ctx JSON, cut in pieces);
 // the plugin gets `{ ...input, ...overlay }`.
-// Everything crossing the boundary is a string (JSON): one copy in, one copy out per call.
+// Everything crossing the boundary is JSON text: strings, or arrays of string pieces under 1 KB
+// (see pieces() in sandbox.ts); one copy in, one copy out per call.
 export const BOOTSTRAP = String.raw`
 const logRef = $0, capRef = $1, grants = JSON.parse($2), maxResultChars = $3;
 const parse = JSON.parse, stringify = JSON.stringify, freeze = Object.freeze, define = Object.defineProperty;
@@ -30,9 +31,12 @@ function describe(e) {
   } catch { return "an unprintable value was thrown"; }
 }
 const objectTag = Function.prototype.call.bind(Object.prototype.toString);
-// Taken before any plugin code runs, so a plugin that rewrites Array.prototype cannot garble its own input.
-const slice = Function.prototype.call.bind(Array.prototype.slice), join = Function.prototype.call.bind(Array.prototype.join);
-const joined = (parts, from, to) => join(slice(parts, from, to), "");
+// A plain loop, not slice/join: nothing a plugin does to Array.prototype can garble its own input.
+function joined(parts, from, to = parts.length) {
+  let s = "";
+  for (let i = from; i < to; i++) s += parts[i];
+  return s;
+}
 function fieldsJson(fields) {
   if (fields === undefined) return "";
   try { const s = stringify(fields); return typeof s === "string" && s.length <= 16384 ? s : ""; } catch { return ""; }

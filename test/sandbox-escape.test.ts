@@ -133,12 +133,22 @@ describe("sandbox escapes: hostile plugins through the real host", () => {
 };`,
         "victim/plugin.json": { priority: 2, tenants: ["p"] },
         [`victim/${HOOK}.js`]: `export default (input, ctx) => ({ sawObject: String(({}).polluted), sawArray: String([].polluted), sawInput: String(input.polluted), sawData: String(ctx.data.polluted), parse: String(JSON.parse('{"x":1}').x) });`,
+        "self-polluter/plugin.json": { tenants: ["s"] },
+        [`self-polluter/${HOOK}.js`]: `export default (input) => {
+  const seen = input.call_full.channel.id;
+  Array.prototype.join = () => "garbage";
+  Array.prototype.slice = () => ["garbage"];
+  Object.defineProperty(Array, Symbol.species, { get: () => function () { return ["garbage"]; } });
+  String.prototype.concat = () => "garbage";
+  JSON.parse = () => ({ call_full: { channel: { id: "garbage" } } });
+  return { seen };
+};`,
         "proto-data/plugin.json": { priority: 1, tenants: ["q"] },
         [`proto-data/${HOOK}.js`]: `export default () => JSON.parse('{"__proto__": {"polluted": 1}, "constructor": {"prototype": {"polluted": 2}}, "prototype": {"polluted": 3}, "kept": "yes"}');`,
         "proto-next/plugin.json": { priority: 2, tenants: ["q"] },
         [`proto-next/${HOOK}.js`]: `export default (input, ctx) => ({ next: String(({}).polluted) + "/" + String(input.polluted) });`,
       },
-      { tenants: { t: {}, p: {}, q: {} } },
+      { tenants: { t: {}, p: {}, q: {}, s: {} } },
     );
   });
   after(() => host.close());
@@ -223,6 +233,14 @@ describe("sandbox escapes: hostile plugins through the real host", () => {
       assert.equal(({} as Record<string, unknown>).polluted, undefined);
       assert.equal(([] as unknown as Record<string, unknown>).polluted, undefined);
       assert.deepEqual(JSON.parse('{"x":1}'), { x: 1 });
+    });
+
+    it("a plugin that rewrites Array.prototype, String.prototype and JSON in its own isolate still gets its next input intact", async () => {
+      const id = (fixture(HOOK).call_full as { channel: { id: string } }).channel.id;
+      for (let i = 0; i < 3; i++) {
+        const answer = await host.post("s", HOOK, fixture(HOOK));
+        assert.deepEqual(answer.body.data, { seen: id }, `call ${i + 1}`);
+      }
     });
 
     it("__proto__, constructor and prototype keys returned as data are dropped: nothing polluted, absent from the answer", async () => {
