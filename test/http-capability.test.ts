@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import type { TLSSocket } from "node:tls";
+import { fileURLToPath } from "node:url";
 import { isLoopbackAddress, isPrivateAddress } from "../sandbox/capabilities/address.js";
 import { createHttpCapability, MAX_RESPONSE_BYTES, type FetchResult, type Resolver } from "../sandbox/capabilities/http.js";
 import { CapabilityError, type CapabilityCall } from "../sandbox/capabilities/types.js";
@@ -501,6 +508,80 @@ describe("ctx.http.fetch", () => {
       it(`refuses ${what}`, async () => {
         await rejectsWith(createHttpCapability().fetch!(allowLocal(), args), pattern);
       });
+    }
+  });
+});
+
+// Bitrix24 portals are https only. A process trusts extra CAs only from NODE_EXTRA_CA_CERTS at its
+// start, so each fetch runs in a child process that trusts (or not) a certificate made here.
+describe("ctx.http.fetch over https", () => {
+  const ROOT = fileURLToPath(new URL("..", import.meta.url));
+  let tmp: string;
+  const certFor = (name: string) => {
+    const key = path.join(tmp, `${name}.key`);
+    const cert = path.join(tmp, `${name}.pem`);
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", `/CN=${name}`, "-addext", `subjectAltName=DNS:${name}`], { stdio: "ignore" });
+    return { key: fs.readFileSync(key, "utf8"), cert: fs.readFileSync(cert, "utf8"), certFile: cert };
+  };
+  /** An https server on 127.0.0.2 that answers which name the client asked for in TLS (SNI). */
+  const serve = async (tls: { key: string; cert: string }) => {
+    const server = https.createServer(tls, (req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ secure: true, servername: (req.socket as TLSSocket).servername, host: req.headers.host }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.2", resolve));
+    return { port: (server.address() as AddressInfo).port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  };
+  /** ctx.http.fetch("https://localhost:<port>/") in a child trusting `caFile`, with localhost looked up as 127.0.0.2. */
+  const fetchInChild = (port: number, caFile: string | undefined) => {
+    const script = `
+      import { createHttpCapability } from "./sandbox/capabilities/http.ts";
+      const call = { tenant: "acme", plugin: "b24", hook: "post_registration", allowHosts: ["localhost"], deadline: Date.now() + 5000, signal: new AbortController().signal };
+      const capability = createHttpCapability({ resolve: async () => ["127.0.0.2"] });
+      capability.fetch(call, ["https://localhost:${port}/rest/1/hook/profile.json"]).then(
+        (r) => console.log(JSON.stringify({ status: r.status, json: r.json })),
+        (e) => console.log(JSON.stringify({ error: e.message })),
+      );`;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    if (caFile) env.NODE_EXTRA_CA_CERTS = caFile;
+    return new Promise<any>((resolve, reject) => {
+      execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: ROOT, env, timeout: 20_000 }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`${error.message}\n${stderr}`));
+        else resolve(JSON.parse(stdout));
+      });
+    });
+  };
+
+  before(function () {
+    this.timeout(20_000);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hookhost-https-"));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it("connects to the checked address and verifies the certificate against the name in the URL (SNI and Host too)", async function () {
+    this.timeout(30_000);
+    const tls = certFor("localhost");
+    const server = await serve(tls);
+    try {
+      const answer = await fetchInChild(server.port, tls.certFile);
+      assert.deepEqual(answer, { status: 200, json: { secure: true, servername: "localhost", host: `localhost:${server.port}` } });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("refuses a certificate for another name, and one nobody trusts", async function () {
+    this.timeout(30_000);
+    const other = certFor("other.example");
+    const server = await serve(other);
+    try {
+      const wrongName = await fetchInChild(server.port, other.certFile);
+      assert.match(wrongName.error, /^request to localhost failed: .*(altnames|does not match)/);
+      const untrusted = await fetchInChild(server.port, undefined);
+      assert.match(untrusted.error, /^request to localhost failed: .*self.signed certificate/);
+    } finally {
+      await server.close();
     }
   });
 });
