@@ -316,7 +316,7 @@ describe("capabilities through the host", function () {
     try {
       for (let i = 0; i < 200; i++) {
         const answer = await host.post("default", "customize_activity", fixture("customize_activity"));
-        assert.equal(answer.body.data.same, true, answer.trace);
+        assert.equal(answer.body.data.same, true, answer.trace.join(","));
       }
       const text = await (await fetch(`${host.url}/metrics`)).text();
       const external = Number(/hookhost_sandbox_memory_bytes\{kind="external"\} (\d+)/.exec(text)?.[1]);
