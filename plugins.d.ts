@@ -126,6 +126,7 @@ declare global {
   interface HttpResponse {
     status: number;
     headers: Record<string, string>;
+    /** The body as UTF-8; a gzip, deflate or br body is decoded first. */
     text: string;
     /** The parsed body, when it is JSON. */
     json?: unknown;
@@ -135,7 +136,8 @@ declare global {
   interface HttpCapability {
     /**
      * An HTTP(S) request to one of the plugin's `allowHosts`; redirects are followed only within
-     * them. Rejects on any other host, a response body over 1 MiB, or when the hook's time runs out.
+     * them. Rejects on any other host, a response body over 1 MiB (decoded), an encoding other than
+     * gzip, deflate or br, or when the hook's time runs out.
      */
     fetch(url: string, init?: HttpRequestInit): Promise<HttpResponse>;
   }

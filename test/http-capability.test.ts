@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
+import zlib from "node:zlib";
 import { isLoopbackAddress, isPrivateAddress } from "../sandbox/capabilities/address.js";
 import { createHttpCapability, MAX_RESPONSE_BYTES, type FetchResult, type Resolver } from "../sandbox/capabilities/http.js";
 import { CapabilityError, type CapabilityCall } from "../sandbox/capabilities/types.js";
@@ -65,6 +66,32 @@ function bitrixRoutes(origin: () => string) {
       case "/sized": {
         streamBytes(res, Number(url.searchParams.get("bytes")));
         return;
+      }
+      case "/encoded": {
+        const encoding = url.searchParams.get("as")!;
+        const json = Buffer.from(JSON.stringify({ result: "сжато", encoding }));
+        const encoders: Record<string, (b: Buffer) => Buffer> = { gzip: zlib.gzipSync, deflate: zlib.deflateSync, br: zlib.brotliCompressSync };
+        res.writeHead(200, { "content-type": "application/json", "content-encoding": encoding });
+        res.end(encoders[encoding]!(json));
+        return;
+      }
+      case "/gzip-bomb": // 8 KB on the wire, 8 MiB once decoded
+        res.writeHead(200, { "content-encoding": "gzip" });
+        res.end(zlib.gzipSync(Buffer.alloc(8 * 1024 * 1024)));
+        return;
+      case "/gzip-broken":
+        res.writeHead(200, { "content-encoding": "gzip" });
+        res.end("this is not gzip");
+        return;
+      case "/zstd":
+        res.writeHead(200, { "content-encoding": "zstd" });
+        res.end("x");
+        return;
+      case "/gzip-stall": {
+        res.writeHead(200, { "content-encoding": "gzip" });
+        const whole = zlib.gzipSync(Buffer.from(JSON.stringify({ result: "x".repeat(1000) })));
+        res.write(whole.subarray(0, 20));
+        return; // the rest never comes
       }
       case "/declared-big":
         res.writeHead(200, { "content-length": MAX_RESPONSE_BYTES + 1 });
@@ -482,6 +509,34 @@ describe("ctx.http.fetch", () => {
 
     it("refuses at once when the deadline has already passed", async () => {
       await rejectsWith(fetch(callFor(["127.0.0.1"], { deadline: Date.now() - 1 }), `${server.origin}/echo`), timeLimit);
+    });
+  });
+
+  describe("compressed responses", () => {
+    for (const encoding of ["gzip", "deflate", "br"]) {
+      it(`decodes a ${encoding} body`, async () => {
+        const result = await fetch(allowLocal(), `${server.origin}/encoded?as=${encoding}`, { headers: { "Accept-Encoding": "gzip, deflate, br" } });
+        assert.deepEqual(result.json, { result: "сжато", encoding });
+        assert.equal(result.headers["content-encoding"], encoding);
+      });
+    }
+
+    it("holds the 1 MiB limit for the decoded body: a small gzip bomb is refused", async () => {
+      await rejectsWith(fetch(allowLocal(), `${server.origin}/gzip-bomb`), new RegExp(`^response from 127\\.0\\.0\\.1 is over the ${MAX_RESPONSE_BYTES}-byte limit once decoded$`));
+    });
+
+    it("names a body that is not what its content-encoding says", async () => {
+      await rejectsWith(fetch(allowLocal(), `${server.origin}/gzip-broken`), /^response from 127\.0\.0\.1 could not be decoded as gzip: /);
+    });
+
+    it("refuses an encoding it cannot decode, naming it", async () => {
+      await rejectsWith(fetch(allowLocal(), `${server.origin}/zstd`), /^response from 127\.0\.0\.1 uses content-encoding "zstd", which http\.fetch cannot decode/);
+    });
+
+    it("ends a compressed body that stalls at the hook's deadline", async () => {
+      const started = Date.now();
+      await rejectsWith(fetch(callFor(["127.0.0.1"], { deadline: Date.now() + 300 }), `${server.origin}/gzip-stall`), /^request to 127\.0\.0\.1 did not finish within the hook's time limit$/);
+      assert.ok(Date.now() - started < 2000);
     });
   });
 

@@ -6,6 +6,8 @@ import http from "node:http";
 import https from "node:https";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP, type LookupFunction } from "node:net";
+import { pipeline, type Readable } from "node:stream";
+import zlib from "node:zlib";
 import { z } from "zod";
 import { isLoopbackAddress, isPrivateAddress } from "./address.js";
 import { CapabilityError, type Capability, type CapabilityCall } from "./types.js";
@@ -232,18 +234,42 @@ function send(target: Target, outgoing: Outgoing, signal: AbortSignal): Promise<
   });
 }
 
+// A compressed body (a script may send Accept-Encoding) is decoded as a browser's fetch would.
+const decoders: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress> = {
+  gzip: () => zlib.createGunzip(),
+  "x-gzip": () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress(),
+};
+
 async function readResponse(response: http.IncomingMessage, host: string): Promise<FetchResult> {
+  const encoding = (response.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+  const decoder = encoding === "identity" ? undefined : decoders[encoding];
+  if (encoding !== "identity" && !decoder) {
+    response.destroy();
+    throw new CapabilityError(`response from ${host} uses content-encoding "${encoding.slice(0, 50)}", which http.fetch cannot decode (gzip, deflate and br can be)`);
+  }
+  // pipeline, not pipe: an aborted or failed response must end the decoder's stream too
+  const body: Readable = decoder ? pipeline(response, decoder(), () => {}) : response;
   const tooBig = () => {
     response.destroy();
-    return new CapabilityError(`response from ${host} is over the ${MAX_RESPONSE_BYTES}-byte limit`);
+    body.destroy();
+    // the limit holds for the decoded body too, so a small compressed bomb cannot get past it
+    return new CapabilityError(`response from ${host} is over the ${MAX_RESPONSE_BYTES}-byte limit${decoder ? " once decoded" : ""}`);
   };
   if (Number(response.headers["content-length"]) > MAX_RESPONSE_BYTES) throw tooBig();
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of response as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_RESPONSE_BYTES) throw tooBig();
-    chunks.push(chunk);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_RESPONSE_BYTES) throw tooBig();
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof CapabilityError || !decoder || response.errored) throw error;
+    response.destroy();
+    throw new CapabilityError(`response from ${host} could not be decoded as ${encoding}: ${(error as Error).message}`);
   }
   const headers: Record<string, string> = {};
   for (const [name, values] of Object.entries(response.headersDistinct)) headers[name] = values!.join(", ");
