@@ -1,4 +1,5 @@
 import client from "prom-client";
+import type { MemoryReading } from "../sandbox/index.js";
 import type { TraceStatus } from "./chain.js";
 
 /** Latency buckets from half a millisecond (a hook's usual run) to the record hook's 10 s. */
@@ -26,7 +27,7 @@ export class Metrics {
   private readonly reloads = new client.Counter({ name: "hookhost_reloads_total", help: "Plugin folder and config reloads", labelNames: ["kind"], registers: [this.registry] });
   private readonly reloadFailures = new client.Counter({ name: "hookhost_reload_failures_total", help: "Reloads that kept the last good version", labelNames: ["kind"], registers: [this.registry] });
 
-  constructor(sandboxes: { alive(): number; memory(): { heapBytes: number; externalBytes: number } }) {
+  constructor(sandboxes: { alive(): number; memory(): MemoryReading }) {
     client.collectDefaultMetrics({ register: this.registry });
     new client.Gauge({
       name: "hookhost_sandboxes_alive",
@@ -38,7 +39,7 @@ export class Metrics {
     });
     new client.Gauge({
       name: "hookhost_sandbox_memory_bytes",
-      help: "Memory held by all built sandboxes: heap (V8 heap in use) and external (outside the heap, e.g. strings handed in)",
+      help: "Memory held by all built sandboxes at their last heap check: heap (V8 heap in use) and external (outside the heap, e.g. strings handed in)",
       labelNames: ["kind"],
       registers: [this.registry],
       collect() {

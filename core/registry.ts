@@ -6,7 +6,7 @@ import type { HookName } from "./hooks.js";
 import { rules } from "./hooks.js";
 import type { Logger } from "./log.js";
 import type { Tenant } from "./tenants.js";
-import { Sandbox, type Capability } from "../sandbox/index.js";
+import { Sandbox, type Capability, type MemoryReading } from "../sandbox/index.js";
 
 /** The capabilities the host offers; a plugin's manifest decides which of them its sandboxes get. */
 export interface HostCapabilities {
@@ -89,7 +89,7 @@ export class Registry {
   }
 
   /** Memory held by the alive sandboxes' isolates, summed. */
-  sandboxMemory(): { heapBytes: number; externalBytes: number } {
+  sandboxMemory(): MemoryReading {
     const total = { heapBytes: 0, externalBytes: 0 };
     for (const sandbox of this.recent) {
       const m = sandbox.memory();

@@ -65,6 +65,13 @@ const RECYCLE_AT = 0.7;
  */
 export const MAX_FATAL_ERRORS = 3;
 
+export interface MemoryReading {
+  heapBytes: number;
+  externalBytes: number;
+}
+
+const NO_MEMORY: MemoryReading = { heapBytes: 0, externalBytes: 0 };
+
 /** Calls between two looks at an isolate's heap (a look costs ~5 µs on the event loop). */
 const HEAP_CHECK_EVERY = 8;
 
@@ -124,6 +131,7 @@ export class Sandbox {
   private fatalErrors = 0;
 
   private readonly hasCapabilities: boolean;
+  private lastMemory: MemoryReading = NO_MEMORY;
 
   constructor(readonly code: PluginCode, private readonly options: SandboxOptions) {
     this.hasCapabilities = Object.keys(options.capabilities).length > 0;
@@ -155,17 +163,14 @@ export class Sandbox {
     return this.queued === 0;
   }
 
-  /** What the isolate holds now (its V8 heap, and memory outside it such as strings handed in); zero when none is built. */
-  memory(): { heapBytes: number; externalBytes: number } {
-    const isolate = this.liveIsolate;
-    if (!isolate || isolate.isDisposed) return { heapBytes: 0, externalBytes: 0 };
-    try {
-      const heap = isolate.getHeapStatisticsSync();
-      return { heapBytes: heap.used_heap_size, externalBytes: heap.externally_allocated_size };
-    } catch {
-      // disposed by isolated-vm itself (memory limit) since the check above
-      return { heapBytes: 0, externalBytes: 0 };
-    }
+  /**
+   * What the isolate held at its last heap check (when built, then every few calls): its V8 heap,
+   * and memory outside it such as strings handed in; zero when none is built. A fresh reading is
+   * not taken here: reading an isolate's heap waits until it is free, so a plugin in a long loop
+   * would stall whoever asks (measured: 1.9 s).
+   */
+  memory(): MemoryReading {
+    return this.liveIsolate && !this.liveIsolate.isDisposed ? this.lastMemory : NO_MEMORY;
   }
 
   /** Frees the isolate; the next call rebuilds it from scratch (plugin state is gone). */
@@ -213,7 +218,7 @@ export class Sandbox {
         result: { promise: true },
       });
       const answer = await live.loss.race(call);
-      if (++live.calls % HEAP_CHECK_EVERY === 0) this.recycleIfFull(live);
+      if (++live.calls % HEAP_CHECK_EVERY === 0) this.recycleIfFull(live.isolate);
       const outcome = parseAnswer(answer as string);
       // isolated-vm's allocator refuses buffers past the memory limit with V8's generic message.
       if (outcome.status === "error" && outcome.error.startsWith("RangeError: Array buffer allocation failed")) {
@@ -265,6 +270,7 @@ export class Sandbox {
     this.liveIsolate = isolate;
     try {
       const run = await this.prepare(isolate, loss);
+      this.readHeap(isolate);
       return { isolate, run, loss, calls: 0 };
     } catch (e) {
       this.kill(isolate);
@@ -340,10 +346,18 @@ export class Sandbox {
     return run;
   }
 
-  private recycleIfFull(live: Live): void {
-    if (live.isolate.isDisposed) return;
-    const heap = live.isolate.getHeapStatisticsSync();
-    if (heap.used_heap_size > heap.heap_size_limit * RECYCLE_AT) this.kill(live.isolate);
+  /** Reads the heap of an idle isolate (a call just ended, or it was just built), for memory(). */
+  private readHeap(isolate: ivm.Isolate): ivm.HeapStatistics | undefined {
+    if (isolate.isDisposed) return undefined;
+    const heap = isolate.getHeapStatisticsSync();
+    this.lastMemory = { heapBytes: heap.used_heap_size, externalBytes: heap.externally_allocated_size };
+    return heap;
+  }
+
+  /** Rebuilds the isolate between calls when its heap is nearly full, before it dies in a call. */
+  private recycleIfFull(isolate: ivm.Isolate): void {
+    const heap = this.readHeap(isolate);
+    if (heap && heap.used_heap_size > heap.heap_size_limit * RECYCLE_AT) this.kill(isolate);
   }
 
   /** Disposes `isolate` (the live one by default); the sandbox forgets it only if it is still the live one. */

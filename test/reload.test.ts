@@ -256,6 +256,30 @@ describe("sandbox memory", () => {
   });
 });
 
+describe("metrics while a plugin is busy", () => {
+  it("/metrics answers at once while a sandbox is in a long loop (its memory is read without waiting for it)", async function () {
+    this.timeout(30_000);
+    const host = await startTestHost(
+      pluginsDir({
+        "spinner/plugin.json": { timeouts: { process_client_phone: 4000 } },
+        "spinner/process_client_phone.js": `export default (input) => { const end = Date.now() + 2500; while (Date.now() < end) {} return { phone: input.phone }; }`,
+      }),
+    );
+    try {
+      const busy = host.post("default", "process_client_phone", phone);
+      await sleep(500);
+      const started = performance.now();
+      const text = await (await fetch(`${host.url}/metrics`)).text();
+      const ms = performance.now() - started;
+      assert.match(text, /hookhost_sandbox_memory_bytes\{kind="heap"\} \d+/);
+      assert.ok(ms < 1000, `/metrics took ${Math.round(ms)} ms`);
+      assert.equal((await busy).status, 200);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
 describe("sandbox cap (maxSandboxes)", () => {
   it("past the cap the least recently used sandbox is unloaded, rebuilt on its next call, its state gone", async () => {
     const tenants = Object.fromEntries(["t1", "t2", "t3"].map((t) => [t, { token: `${t}-token` }]));
