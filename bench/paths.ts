@@ -3,4 +3,4 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const BENCH = join(ROOT, "bench");
-export const FIXTURES = join(ROOT, "..", "shared", "fixtures");
+export const FIXTURES = join(ROOT, "examples", "inputs");

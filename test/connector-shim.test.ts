@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const SHIM = fileURLToPath(new URL("../bin/connector-shim", import.meta.url));
-const FIXTURES = "/work/shared/fixtures";
+const FIXTURES = fileURLToPath(new URL("../examples/inputs/", import.meta.url));
 const CANNED = '{"state":"success","data":{"phone":"+79213451807"},"note":"exactly as sent"}';
 
 type Json = { [key: string]: unknown };

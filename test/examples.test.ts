@@ -1,5 +1,5 @@
 // The example plugins that ship in plugins/, run by the real host over HTTP on the connector's
-// recorded inputs (../shared/fixtures). Tenants differ only in their config overrides, the way an
+// recorded inputs (examples/inputs). Tenants differ only in their config overrides, the way an
 // integrator would set one copy of a plugin up for several customers.
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readdirSync } from "node:fs";

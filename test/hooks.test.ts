@@ -16,7 +16,7 @@ import {
 
 type Obj = Record<string, unknown>;
 
-const FIXTURES = fileURLToPath(new URL("../../shared/fixtures/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../examples/inputs/", import.meta.url));
 
 function fixture(hook: HookName): Obj {
   return JSON.parse(fs.readFileSync(`${FIXTURES}${hook}.input.json`, "utf8"));

@@ -10,9 +10,9 @@ import { silentLogger, type Logger } from "../core/log.js";
 import { startHost, type RunningHost } from "../core/server.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-export const FIXTURES = join(ROOT, "..", "shared", "fixtures");
+export const FIXTURES = join(ROOT, "examples", "inputs");
 
-/** The connector's recorded input for a hook (../shared/fixtures), a fresh copy each time. */
+/** The connector's recorded input for a hook (examples/inputs), a fresh copy each time. */
 export function fixture(hook: string): Record<string, any> {
   return JSON.parse(readFileSync(join(FIXTURES, `${hook}.input.json`), "utf8"));
 }
