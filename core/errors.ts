@@ -10,3 +10,11 @@ export class HttpError extends Error {
     this.name = "HttpError";
   }
 }
+
+/** A reason the host cannot start that needs no stack trace: the message says it all. */
+export class StartError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StartError";
+  }
+}

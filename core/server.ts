@@ -1,10 +1,11 @@
-import { createServer, type Server } from "node:http";
+import type { RequestListener, Server } from "node:http";
 import { stat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
 import { ConfigError, readConfigFile, type HostConfig, type Settings } from "./config.js";
 import { listFolders, loadFolder, type FolderResult } from "./discovery.js";
 import { createApp } from "./http.js";
+import { listen, type Listener } from "./listener.js";
 import { rateLimiter, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { Registry, type HostCapabilities } from "./registry.js";
@@ -29,8 +30,23 @@ export interface RunningHost {
 const PLUGIN_LOG_PER_SECOND = 50;
 const PLUGIN_LOG_BURST = 200;
 
-/** Loads the plugins, then listens and keeps following the plugins folder and the config file. */
-export async function startHost(settings: Settings, logger: Logger): Promise<RunningHost> {
+/**
+ * Loads the plugins, then serves on `listener` (taken here when not given) and keeps following the
+ * plugins folder and the config file.
+ */
+export async function startHost(settings: Settings, logger: Logger, listener?: Listener): Promise<RunningHost> {
+  const taken = listener ?? (await listen(settings.port, settings.host));
+  try {
+    const host = await serveOn(taken.server, settings, logger);
+    taken.serve(host.handle);
+    return host.running;
+  } catch (e) {
+    taken.server.close();
+    throw e;
+  }
+}
+
+async function serveOn(server: Server, settings: Settings, logger: Logger): Promise<{ handle: RequestListener; running: RunningHost }> {
   let config: HostConfig = settings.config;
   let tenants = new Tenants(config);
   const { capabilities, store } = createCapabilities(process.env);
@@ -93,13 +109,11 @@ export async function startHost(settings: Settings, logger: Logger): Promise<Run
 
   const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
-  const server = createServer(app.callback());
-  await listen(server, settings.port, settings.host);
   const port = (server.address() as AddressInfo).port;
   const url = `http://${settings.host.includes(":") ? `[${settings.host}]` : settings.host}:${port}`;
   logger.info(`listening on ${url}`, { address: settings.host, port, plugins: registry.loaded.length, broken: registry.broken.length, tenants: tenants.ids });
 
-  return {
+  const running: RunningHost = {
     url,
     port,
     registry,
@@ -120,6 +134,7 @@ export async function startHost(settings: Settings, logger: Logger): Promise<Run
       await store.close();
     },
   };
+  return { handle: app.callback(), running };
 }
 
 /** The capabilities a plugin may be granted, and the store backend behind ctx.store (the caller closes it). */
@@ -131,14 +146,4 @@ export function createCapabilities(env: NodeJS.ProcessEnv): { capabilities: Host
     store: createStoreCapability(store),
   };
   return { capabilities, store };
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 }

@@ -156,18 +156,66 @@ describe("hookhost run", function () {
     assert.match(ran.stderr, /invalid_input: the input \(stdin\) does not match process_client_phone:\n {2}- phone: Invalid input: expected string, received number/);
   });
 
-  it("exits 1 on input that is not JSON, an unknown hook, an unknown tenant, or a stray argument", async () => {
+  it("exits 1 on input that is not JSON, and 2 (called wrongly) on an unknown hook, an unknown tenant, or a stray argument", async () => {
     const [notJson, hook, tenant, stray] = await Promise.all([
       hookhost(["run", "need_registration", "--plugins", dir], "{"),
       hookhost(["run", "need_registrations", "--plugins", dir], "{}"),
       hookhost(["run", "need_registration", "--plugins", dir, "--tenant", "globex"], JSON.stringify(fixture("need_registration"))),
       hookhost(["run", "need_registration", "extra"], "{}"),
     ]);
-    assert.deepEqual([notJson.code, hook.code, tenant.code, stray.code], [1, 1, 1, 1]);
+    assert.deepEqual([notJson.code, hook.code, tenant.code, stray.code], [1, 2, 2, 2]);
     assert.match(notJson.stderr, /bad_json: the input \(stdin\) is not JSON/);
     assert.match(hook.stderr, /unknown hook "need_registrations"; the hooks are: customize_activity, /);
     assert.match(tenant.stderr, /unknown tenant "globex": the built-in config \(no hookhost\.json\) serves "default"/);
-    assert.match(stray.stderr, /unexpected argument "extra"\n\nUsage:/);
+    assert.match(stray.stderr, /unexpected argument "extra"\n\nUsage: hookhost run <hook>/);
+  });
+});
+
+describe("hookhost: the conventions of a command-line tool", function () {
+  // each case is a launcher and a Node process compiling the CLI: they run side by side
+  this.timeout(90_000);
+
+  it("--version (and -v) prints the package's version and exits 0", async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+    for (const ran of await Promise.all([hookhost(["--version"]), hookhost(["-v"])])) {
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.match(ran.stdout, new RegExp(`^hookhost ${version.replaceAll(".", "\\.")} \\(node v24\\.`));
+    }
+  });
+
+  it("<command> --help, -h and help <command> print that command's usage on stdout and exit 0", async () => {
+    const asked: [string, string[]][] = [
+      ...["serve", "check", "run", "simulate"].map((command): [string, string[]] => [command, [command, "--help"]]),
+      ["run", ["run", "need_registration", "-h"]],
+      ["simulate", ["help", "simulate"]],
+    ];
+    const [all, ...runs] = await Promise.all([hookhost(["--help"]), ...asked.map(([, args]) => hookhost(args))]);
+    runs.forEach((ran, i) => {
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.match(ran.stdout, new RegExp(`^Usage: hookhost ${asked[i][0]} `));
+      assert.equal(ran.stderr, "");
+    });
+    assert.equal(all.code, 0);
+    for (const command of ["serve", "check", "run", "simulate"]) assert.match(all.stdout, new RegExp(`^hookhost ${command} `, "m"));
+  });
+
+  it("exits 2 with the message and the usage on stderr when called wrongly", async () => {
+    const cases: [string[], RegExp][] = [
+      [[], /^hookhost: no command given\n\nUsage: hookhost <command>/],
+      [["deploy"], /^hookhost: unknown command "deploy"\n\nUsage: hookhost <command>/],
+      [["check", "--jsn"], /^hookhost: Unknown option '--jsn'.*\n\nUsage: hookhost check /],
+      [["check", "a", "b"], /^hookhost: unexpected argument "b"\n\nUsage: hookhost check /],
+      [["run"], /^hookhost: missing <hook>\n\nUsage: hookhost run /],
+      [["simulate"], /^hookhost: missing <call.json>\n\nUsage: hookhost simulate /],
+      [["serve", "--port"], /^hookhost: Option '--port <value>' argument missing\n\nUsage: hookhost serve /],
+      [["serve", "--tenant", "acme"], /^hookhost: Unknown option '--tenant'.*\n\nUsage: hookhost serve /],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => hookhost(args)));
+    runs.forEach((ran, i) => {
+      assert.equal(ran.code, 2, `${cases[i][0].join(" ")}: ${ran.stderr}`);
+      assert.equal(ran.stdout, "");
+      assert.match(ran.stderr, cases[i][1]);
+    });
   });
 });
 

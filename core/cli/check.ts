@@ -8,7 +8,7 @@ import type { HookName } from "../hooks.js";
 import type { Io } from "./io.js";
 import { oneLine, problemLine } from "./problems.js";
 import { typecheckFolders } from "./typecheck.js";
-import { UsageError } from "./usage.js";
+import { InputError } from "./usage.js";
 
 export interface CheckedProblem {
   file: string;
@@ -41,7 +41,7 @@ export async function checkCommand(options: CheckOptions, io: Io): Promise<numbe
   try {
     dirs = await listFolders(pluginsDir);
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new InputError((e as Error).message);
   }
   // The host's default heap limit: a plugin's own memoryMb still applies.
   const limits = { memoryMb: hostConfigSchema.parse({}).memoryMb };

@@ -9,7 +9,7 @@ import type { Logger } from "../log.js";
 import { Registry } from "../registry.js";
 import { createCapabilities } from "../server.js";
 import { Tenants, type Tenant } from "../tenants.js";
-import { UsageError } from "./usage.js";
+import { InputError, UsageError } from "./usage.js";
 
 export interface LocalHostOptions {
   tenant: string;
@@ -52,7 +52,7 @@ export async function openLocalHost(options: LocalHostOptions, logger: Logger): 
   } catch (e) {
     registry.disposeAll();
     await store.close();
-    throw new UsageError((e as Error).message);
+    throw new InputError((e as Error).message);
   }
   return {
     tenant,

@@ -1,28 +1,60 @@
 // The `hookhost` command (bin/hookhost.js starts this with the flags isolated-vm needs): reads the
-// arguments, runs one command, exits with its code. One file per command beside this one.
+// arguments, runs one command, exits with its code: 0 done, 1 failed, 2 called wrongly. One file
+// per command beside this one.
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../config.js";
 import { processIo, type Io } from "./io.js";
 import type { Logger } from "../log.js";
 import { stderrLogger } from "./logger.js";
-import { UsageError } from "./usage.js";
+import { InputError, UsageError } from "./usage.js";
 
-const USAGE = `Usage:
-  hookhost check [PLUGINS_DIR] [--json]
-      Loads every plugin folder (default ./plugins) as the host does, type-checks its TypeScript
-      against plugins.d.ts, and lists each plugin's state, hooks and errors (file:line:column).
-      Exit code 1 when any folder is broken.
-  hookhost run <hook> [--tenant T] [--plugins DIR] [--config FILE] [--input FILE|-]
-      Runs one hook's chain on an input (stdin without --input) in the sandbox: the envelope on
-      stdout, the trace on stderr. Exit code 1 when the input or the arguments are wrong.
-  hookhost simulate <call.json> [--tenant T] [--plugins DIR] [--config FILE] [--json]
-      Replays a recorded call (docs/simulate.md; examples in examples/calls/) through every hook
-      in the connector's order and says what the connector does at each step.
-
-  --tenant   the tenant whose plugins and config apply (default "default": no config file)
+const HOST_OPTIONS_HELP = `  --tenant   the tenant whose plugins and config apply (default "default": no config file)
   --plugins  the plugins folder (default $HOOKHOST_PLUGINS, else ./plugins)
   --config   the host config (default $HOOKHOST_CONFIG, else ./hookhost.json when present)
   LOG_LEVEL  plugins' ctx.log lines at this level and above go to stderr (default info)`;
+
+/** Each command's usage: printed by `hookhost <command> --help`, and after a usage error. */
+const COMMANDS = {
+  serve: `hookhost serve [--port N] [--host ADDR] [--plugins DIR] [--config FILE]
+  Runs the host (as npm start does) until SIGTERM or SIGINT. The options override the environment
+  variables PORT (default 8080), HOST (default 127.0.0.1), HOOKHOST_PLUGINS and HOOKHOST_CONFIG.
+  Exit code 1 when it cannot start (a bad config, the port taken).`,
+  check: `hookhost check [PLUGINS_DIR] [--json]
+  Loads every plugin folder (default ./plugins) as the host does, type-checks its TypeScript
+  against plugins.d.ts, and lists each plugin's state, hooks and errors (file:line:column).
+  Exit code 1 when any folder is broken.`,
+  run: `hookhost run <hook> [--tenant T] [--plugins DIR] [--config FILE] [--input FILE|-]
+  Runs one hook's chain on an input (stdin without --input) in the sandbox: the envelope on
+  stdout, the trace on stderr. Exit code 1 when the input is not JSON or not the hook's input.
+
+${HOST_OPTIONS_HELP}`,
+  simulate: `hookhost simulate <call.json> [--tenant T] [--plugins DIR] [--config FILE] [--json]
+  Replays a recorded call (docs/simulate.md; examples in examples/calls/) through every hook
+  in the connector's order and says what the connector does at each step.
+
+${HOST_OPTIONS_HELP}`,
+} as const;
+
+type Command = keyof typeof COMMANDS;
+
+const USAGE = `Usage: hookhost <command> [options]    (hookhost <command> --help for one command)
+
+${Object.values(COMMANDS)
+  .map((text) => text.split("\n\n")[0])
+  .join("\n\n")}
+
+  hookhost --version, hookhost --help
+Exit codes: 0 done, 1 failed (the message says why), 2 called wrongly.`;
+
+function isCommand(name: string): name is Command {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return `hookhost ${pkg.version} (node ${process.version})`;
+}
 
 const hostOptions = {
   tenant: { type: "string", default: "default" },
@@ -32,12 +64,32 @@ const hostOptions = {
 
 async function dispatch(argv: string[], io: Io, logger: Logger): Promise<number> {
   const [command, ...args] = argv;
-  if (command === undefined) throw new UsageError("no command given", true);
+  if (command === undefined) throw new UsageError("no command given");
+  if (command === "--version" || command === "-v" || command === "version") {
+    io.out(version());
+    return 0;
+  }
   if (command === "help" || command === "--help" || command === "-h") {
-    io.out(USAGE);
+    const topic = args[0];
+    io.out(topic !== undefined && isCommand(topic) ? `Usage: ${COMMANDS[topic]}` : USAGE);
+    return 0;
+  }
+  if (!isCommand(command)) throw new UsageError(`unknown command "${command}"`);
+  if (args.includes("--help") || args.includes("-h")) {
+    io.out(`Usage: ${COMMANDS[command]}`);
     return 0;
   }
   switch (command) {
+    case "serve": {
+      const { values } = parse(args, { port: { type: "string" }, host: { type: "string" }, plugins: { type: "string" }, config: { type: "string" } }, 0, 0);
+      const { serve } = await import("../serve.js");
+      const env = { ...process.env };
+      if (values.port !== undefined) env.PORT = values.port;
+      if (values.host !== undefined) env.HOST = values.host;
+      if (values.plugins !== undefined) env.HOOKHOST_PLUGINS = values.plugins;
+      if (values.config !== undefined) env.HOOKHOST_CONFIG = values.config;
+      return serve(env);
+    }
     case "check": {
       const { values, positionals } = parse(args, { json: { type: "boolean", default: false } }, 0, 1);
       const { checkCommand } = await import("./check.js");
@@ -53,8 +105,6 @@ async function dispatch(argv: string[], io: Io, logger: Logger): Promise<number>
       const { simulateCommand } = await import("./simulate.js");
       return simulateCommand({ call: positionals[0], ...values }, io, logger);
     }
-    default:
-      throw new UsageError(`unknown command "${command}"`, true);
   }
 }
 
@@ -66,10 +116,10 @@ function parse<O extends Options>(args: string[], options: O, min: number, max: 
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
     // parseArgs explains the problem well ("Unknown option '--x'"); only the kind of error changes.
-    throw new UsageError((e as Error).message, true);
+    throw new UsageError((e as Error).message);
   }
-  if (parsed.positionals.length < min) throw new UsageError(`missing ${what}`, true);
-  if (parsed.positionals.length > max) throw new UsageError(`unexpected argument "${parsed.positionals[max]}"`, true);
+  if (parsed.positionals.length < min) throw new UsageError(`missing ${what}`);
+  if (parsed.positionals.length > max) throw new UsageError(`unexpected argument "${parsed.positionals[max]}"`);
   return parsed;
 }
 
@@ -79,13 +129,17 @@ function flush(stream: NodeJS.WriteStream): Promise<void> {
 
 const level = ["error", "warn", "info", "debug"].includes(process.env.LOG_LEVEL ?? "") ? process.env.LOG_LEVEL! : "info";
 const logger = stderrLogger(level);
+const argv = process.argv.slice(2);
 let code: number;
 try {
-  code = await dispatch(process.argv.slice(2), processIo, logger);
+  code = await dispatch(argv, processIo, logger);
 } catch (e) {
   code = 1;
-  if (e instanceof UsageError) processIo.err(`hookhost: ${e.message}${e.showUsage ? `\n\n${USAGE}` : ""}`);
-  else if (e instanceof ConfigError) processIo.err(`hookhost: ${e.message}`);
+  if (e instanceof UsageError) {
+    code = 2;
+    const usage = argv[0] !== undefined && isCommand(argv[0]) ? `Usage: ${COMMANDS[argv[0]]}` : USAGE;
+    processIo.err(`hookhost: ${e.message}\n\n${usage}`);
+  } else if (e instanceof InputError || e instanceof ConfigError) processIo.err(`hookhost: ${e.message}`);
   else processIo.err(`hookhost: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
 }
 // winston hands lines to its transports a tick later: let the plugins' last lines out first.

@@ -8,7 +8,7 @@ import type { Io } from "./io.js";
 import type { LocalHostOptions } from "./local-host.js";
 import { brokenFolderWarning, oneLine } from "./problems.js";
 import { formatTable } from "./table.js";
-import { UsageError } from "./usage.js";
+import { InputError, UsageError } from "./usage.js";
 
 export interface RunOptions extends LocalHostOptions {
   hook: string;
@@ -53,7 +53,7 @@ async function readInput(file: string | undefined, io: Io): Promise<string> {
     try {
       return await readFile(file, "utf8");
     } catch (e) {
-      throw new UsageError(`cannot read the input file ${file}: ${(e as Error).message}`);
+      throw new InputError(`cannot read the input file ${file}: ${(e as Error).message}`);
     }
   }
   if (process.stdin.isTTY) io.err("reading the hook's input JSON from stdin (end with Ctrl-D; or give --input FILE)");
@@ -68,12 +68,12 @@ function parseInput(hook: HookName, text: string, source: string): Record<string
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`bad_json: the input (${source}) is not JSON: ${(e as Error).message}`);
+    throw new InputError(`bad_json: the input (${source}) is not JSON: ${(e as Error).message}`);
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new UsageError(`bad_json: the input (${source}) must be a JSON object`);
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new InputError(`bad_json: the input (${source}) must be a JSON object`);
   const parsed = inputSchemas[hook].safeParse(value);
   if (!parsed.success) {
-    throw new UsageError(`invalid_input: the input (${source}) does not match ${hook}:\n${formatIssues(parsed.error).map((p) => `  - ${p}`).join("\n")}`);
+    throw new InputError(`invalid_input: the input (${source}) does not match ${hook}:\n${formatIssues(parsed.error).map((p) => `  - ${p}`).join("\n")}`);
   }
   // The scripts get the input exactly as given (unknown fields included), as over HTTP.
   return value as Record<string, unknown>;

@@ -6,7 +6,7 @@ import { simulateCall, type Simulation, type SimStep } from "./connector.js";
 import type { Io } from "./io.js";
 import type { LocalHostOptions } from "./local-host.js";
 import { brokenFolderWarning, oneLine } from "./problems.js";
-import { UsageError } from "./usage.js";
+import { InputError } from "./usage.js";
 
 export interface SimulateOptions extends LocalHostOptions {
   call: string;
@@ -19,7 +19,7 @@ export async function simulateCommand(options: SimulateOptions, io: Io, logger: 
   try {
     record = readCallRecord(options.call);
   } catch (e) {
-    if (e instanceof CallRecordError) throw new UsageError(e.message);
+    if (e instanceof CallRecordError) throw new InputError(e.message);
     throw e;
   }
   // The host (the sandbox, the TypeScript compiler) loads only once the input is known to be good.
