@@ -3,13 +3,19 @@
 // isolated-vm needs. --no-node-snapshot must be on the command line of the process that loads
 // isolated-vm (Node refuses it in NODE_OPTIONS), so this launcher cannot simply import the CLI.
 // tsx is resolved from this package, so the command works from any working directory.
+// isolated-vm is built for Node 24: when an older `node` started this launcher (a machine's own
+// Node 20, in a folder that installed hookhost from a clone), the CLI runs on the Node 24 binary
+// that this package's `node` dependency carries.
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const main = fileURLToPath(new URL("../core/cli/main.ts", import.meta.url));
 const tsx = import.meta.resolve("tsx");
+const node = Number(process.versions.node.split(".")[0]) >= 24 ? process.execPath : join(dirname(createRequire(import.meta.url).resolve("node/package.json")), "bin", "node");
 
-const child = spawn(process.execPath, ["--no-node-snapshot", "--import", tsx, main, ...process.argv.slice(2)], { stdio: "inherit" });
+const child = spawn(node, ["--no-node-snapshot", "--import", tsx, main, ...process.argv.slice(2)], { stdio: "inherit" });
 
 // Ctrl-C reaches the child through the terminal's process group; a signal sent to this process
 // alone (kill, a supervisor) is passed on, so the child never outlives it.
@@ -18,7 +24,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 }
 
 child.on("error", (e) => {
-  process.stderr.write(`hookhost: cannot start ${process.execPath}: ${e.message}\n`);
+  process.stderr.write(`hookhost: cannot start ${node}: ${e.message}\n`);
   process.exit(1);
 });
 

@@ -73,6 +73,11 @@ const ways: [string, (port: string) => [string, string[], Record<string, string>
 
 describe("the host as a process", function () {
   this.timeout(60_000);
+
+  it("runs on Node 24, the binary of the node dependency, as npm start and npm test do", () => {
+    assert.equal(process.versions.node.split(".")[0], "24", `npm test ran ${process.execPath} (${process.version})`);
+  });
+
   const dirs: string[] = [];
   const children: ChildProcess[] = [];
   after(() => {
