@@ -111,23 +111,25 @@ describe("sandbox limits: hostile plugins through the real host", function () {
       });
     }
 
-    it("a plugin looping for 1.5 s does not hold up other plugins or tenants (each answer well under 500 ms)", async () => {
-      const looping = attack("slow", "loop");
+    // Judged by order, not by a stopwatch: on a loaded machine any request can take a few hundred
+    // ms, but one held up behind the loop cannot answer before the loop's own run has timed out.
+    it("a plugin looping for 1.5 s does not hold up other plugins or tenants (they all answer while it still loops)", async () => {
+      let loopEnded = Infinity;
+      const looping = attack("slow", "loop").then((answer) => ((loopEnded = performance.now()), answer));
       await new Promise((resolve) => setTimeout(resolve, 100)); // the loop is running now
       const others = await Promise.all(
         ["fast", "t", "fast", "t", "fast", "t", "fast", "t"].map(async (tenant) => {
-          const started = performance.now();
           const answer = await attack(tenant);
-          return { tenant, ms: performance.now() - started, status: answer.status, data: answer.body.data };
+          return { tenant, at: performance.now(), loopEnded, status: answer.status, data: answer.body.data, trace: answer.trace };
         }),
       );
-      for (const o of others) {
-        assert.equal(o.status, 200);
-        assert.equal(o.data.hostile, "fine");
-        assert.ok(o.ms < 500, `${o.tenant} answered in ${Math.round(o.ms)} ms`);
-      }
       const slow = await looping;
       assert.deepEqual(statuses(slow.trace), ["slowpoke;status=timeout", "after;status=ok"]);
+      for (const o of others) {
+        assert.equal(o.status, 200);
+        assert.equal(o.data.hostile, "fine", `${o.tenant}: ${o.trace.join(",")}`);
+        assert.ok(o.loopEnded === Infinity && o.at < loopEnded, `${o.tenant} answered ${Math.round(o.at - loopEnded)} ms after the looping plugin's run ended`);
+      }
     });
   });
 
