@@ -28,6 +28,8 @@ export const hostConfigSchema = z.strictObject({
   // A used sandbox costs about 1–2 MB of host memory (PERF-NOTES); 1000 of them stay well inside 2 GiB.
   maxSandboxes: z.int().min(1).max(100_000).default(1000),
   adminToken: z.string().min(1).optional(),
+  // /metrics names every tenant: on a non-loopback bind it needs the admin token unless this says otherwise.
+  metricsPublic: z.boolean().default(false),
 });
 
 export type HostConfig = z.infer<typeof hostConfigSchema>;
@@ -86,7 +88,7 @@ function hasTokenlessTenant(config: HostConfig): boolean {
   return Object.values(config.tenants).some((t) => !t.token && !t.tokenSha256);
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   if (host === "localhost") return true;
   if (isIP(host) === 4) return host.startsWith("127.");
   return host === "::1";

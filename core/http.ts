@@ -16,6 +16,8 @@ export interface AppDeps {
   tenants: () => Tenants;
   config: () => HostConfig;
   logger: Logger;
+  /** The host listens on a loopback address only, so whoever reaches it is on this machine. */
+  loopback: boolean;
 }
 
 const HOOK_ROUTE = /^\/v1\/tenants\/([^/]+)\/hooks\/([^/]+)$/;
@@ -57,7 +59,7 @@ export function createApp(deps: AppDeps): Koa {
     }
     if (ctx.path === "/metrics") {
       if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
-      if (deps.config().adminToken && !deps.tenants().isAdmin(ctx.get("authorization") || undefined)) throw new HttpError(401, "unauthorized", "the admin token is required");
+      if (!metricsOpen(deps) && !deps.tenants().isAdmin(ctx.get("authorization") || undefined)) throw new HttpError(401, "unauthorized", "the admin token is required");
       ctx.type = deps.metrics.contentType;
       ctx.body = await deps.metrics.text();
       return;
@@ -106,6 +108,13 @@ export function createApp(deps: AppDeps): Koa {
   return app;
 }
 
+// The metrics list every tenant id. Open without the admin token: when none is configured and the
+// host is reachable from this machine only, or when the config says metricsPublic.
+function metricsOpen(deps: AppDeps): boolean {
+  const config = deps.config();
+  return config.metricsPublic || (!config.adminToken && deps.loopback);
+}
+
 function safeDecode(segment: string): string {
   try {
     return decodeURIComponent(segment);
@@ -126,12 +135,38 @@ async function readJsonObject(ctx: Koa.Context, limitKb: number): Promise<Record
     if (size > limit) throw new HttpError(413, "too_large", `body is larger than ${limitKb} KB`);
     chunks.push(chunk);
   }
+  const bytes = Buffer.concat(chunks);
+  if (nestingExceeds(bytes, MAX_JSON_DEPTH)) {
+    throw new HttpError(400, "bad_json", `body nests arrays and objects deeper than the limit of ${MAX_JSON_DEPTH} levels`);
+  }
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    value = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
     throw new HttpError(400, "bad_json", `body is not JSON: ${(e as Error).message}`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new HttpError(400, "bad_json", "body must be a JSON object");
   return value as Record<string, unknown>;
+}
+
+/** Deepest nesting of arrays and objects a body may have: the connector's inputs use about 5. */
+export const MAX_JSON_DEPTH = 64;
+
+// Copying, validating and logging a value all recurse; a body nested deeper than the stack would
+// fail in any of them. One pass over the bytes, before parsing: brackets inside strings do not count
+// (UTF-8 continuation bytes are never ASCII, so a byte-wise scan is exact).
+function nestingExceeds(json: Buffer, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next byte is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import { stat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
-import { ConfigError, readConfigFile, type HostConfig, type Settings } from "./config.js";
+import { ConfigError, isLoopback, readConfigFile, type HostConfig, type Settings } from "./config.js";
 import { listFolders, loadFolder, type FolderResult } from "./discovery.js";
 import { createApp } from "./http.js";
 import { rateLimiter, type Logger } from "./log.js";
@@ -91,7 +91,7 @@ export async function startHost(settings: Settings, logger: Logger): Promise<Run
     });
   await pluginWatcher.ready;
 
-  const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger });
+  const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host) });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
   const server = createServer(app.callback());
   await listen(server, settings.port, settings.host);
