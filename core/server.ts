@@ -33,7 +33,7 @@ const PLUGIN_LOG_BURST = 200;
 export async function startHost(settings: Settings, logger: Logger): Promise<RunningHost> {
   let config: HostConfig = settings.config;
   let tenants = new Tenants(config);
-  const { capabilities, store } = createCapabilities(process.env);
+  const { capabilities, store } = createCapabilities(process.env, () => config);
   const logLimit = rateLimiter(PLUGIN_LOG_PER_SECOND, PLUGIN_LOG_BURST);
   const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: (plugin) => logLimit.allow(plugin) });
   const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
@@ -123,8 +123,8 @@ export async function startHost(settings: Settings, logger: Logger): Promise<Run
 }
 
 /** The capabilities a plugin may be granted, and the store backend behind ctx.store (the caller closes it). */
-export function createCapabilities(env: NodeJS.ProcessEnv): { capabilities: HostCapabilities; store: StoreBackend } {
-  const store = createStoreBackend(env);
+export function createCapabilities(env: NodeJS.ProcessEnv, config: () => HostConfig): { capabilities: HostCapabilities; store: StoreBackend } {
+  const store = createStoreBackend(env, () => ({ entries: config().storeQuota.entries, bytes: config().storeQuota.mb * 1024 * 1024 }));
   const capabilities: HostCapabilities = {
     records: createRecordsCapability({ maxConcurrent: availableParallelism() }),
     http: createHttpCapability(),
