@@ -84,6 +84,16 @@ describe("deeply nested JSON bodies", () => {
     }
   });
 
+  it("a string ending in escaped backslashes ends there: the nesting after it counts", async () => {
+    for (const ending of ["\\", "\\\\", '\\"x\\']) {
+      const body = `{"s":${JSON.stringify(`text${ending}`)},"deep":${nested(MAX_JSON_DEPTH + 1, "array").slice(8, -1)}}`;
+      assert.doesNotThrow(() => JSON.parse(body));
+      const answer = await host.post("default", "need_registration", body);
+      assert.equal(answer.status, 400, body.slice(0, 40));
+      assert.match(answer.body.error.message, TOO_DEEP);
+    }
+  });
+
   it("deep nesting that is not valid JSON either is still a 400 bad_json", async () => {
     for (const body of ["[".repeat(100_000), `{"a":${"[".repeat(100_000)}`, `{"a":"${"[".repeat(100)}`]) {
       const answer = await host.post("default", "need_registration", body);
