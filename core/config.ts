@@ -27,7 +27,13 @@ export const hostConfigSchema = z.strictObject({
   bodyLimitKb: z.int().min(1).max(64 * 1024).default(1024),
   // A used sandbox costs about 1–2 MB of host memory (PERF-NOTES); 1000 of them stay well inside 2 GiB.
   maxSandboxes: z.int().min(1).max(100_000).default(1000),
+  // Each tenant's share of ctx.store, all its plugins together; past it, that tenant's own oldest entries go.
+  storeQuota: z
+    .strictObject({ entries: z.int().min(1).max(10_000_000).default(10_000), mb: z.int().min(1).max(64 * 1024).default(16) })
+    .default({ entries: 10_000, mb: 16 }),
   adminToken: z.string().min(1).optional(),
+  // /metrics names every tenant: on a non-loopback bind it needs the admin token unless this says otherwise.
+  metricsPublic: z.boolean().default(false),
 });
 
 export type HostConfig = z.infer<typeof hostConfigSchema>;
@@ -86,7 +92,7 @@ function hasTokenlessTenant(config: HostConfig): boolean {
   return Object.values(config.tenants).some((t) => !t.token && !t.tokenSha256);
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   if (host === "localhost") return true;
   if (isIP(host) === 4) return host.startsWith("127.");
   return host === "::1";

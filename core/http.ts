@@ -16,6 +16,8 @@ export interface AppDeps {
   tenants: () => Tenants;
   config: () => HostConfig;
   logger: Logger;
+  /** The host listens on a loopback address only, so whoever reaches it is on this machine. */
+  loopback: boolean;
 }
 
 const HOOK_ROUTE = /^\/v1\/tenants\/([^/]+)\/hooks\/([^/]+)$/;
@@ -57,7 +59,7 @@ export function createApp(deps: AppDeps): Koa {
     }
     if (ctx.path === "/metrics") {
       if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
-      if (deps.config().adminToken && !deps.tenants().isAdmin(ctx.get("authorization") || undefined)) throw new HttpError(401, "unauthorized", "the admin token is required");
+      if (!metricsOpen(deps) && !deps.tenants().isAdmin(ctx.get("authorization") || undefined)) throw new HttpError(401, "unauthorized", "the admin token is required");
       ctx.type = deps.metrics.contentType;
       ctx.body = await deps.metrics.text();
       return;
@@ -106,6 +108,13 @@ export function createApp(deps: AppDeps): Koa {
   return app;
 }
 
+// The metrics list every tenant id. Open without the admin token: when none is configured and the
+// host is reachable from this machine only, or when the config says metricsPublic.
+function metricsOpen(deps: AppDeps): boolean {
+  const config = deps.config();
+  return config.metricsPublic || (!config.adminToken && deps.loopback);
+}
+
 function safeDecode(segment: string): string {
   try {
     return decodeURIComponent(segment);
@@ -126,12 +135,42 @@ async function readJsonObject(ctx: Koa.Context, limitKb: number): Promise<Record
     if (size > limit) throw new HttpError(413, "too_large", `body is larger than ${limitKb} KB`);
     chunks.push(chunk);
   }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (nestingExceeds(text, MAX_JSON_DEPTH)) {
+    throw new HttpError(400, "bad_json", `body nests arrays and objects deeper than the limit of ${MAX_JSON_DEPTH} levels`);
+  }
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    value = JSON.parse(text);
   } catch (e) {
     throw new HttpError(400, "bad_json", `body is not JSON: ${(e as Error).message}`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new HttpError(400, "bad_json", "body must be a JSON object");
   return value as Record<string, unknown>;
+}
+
+/** Deepest nesting of arrays and objects a body may have: the connector's inputs use about 5. */
+export const MAX_JSON_DEPTH = 64;
+
+// Copying, validating and logging a value all recurse; a body nested deeper than the stack would
+// fail in any of them. One pass over the text before parsing, cheaper than the parse: brackets
+// inside strings do not count, and a string is skipped in one jump to its closing quote.
+function nestingExceeds(json: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22) {
+      // The closing quote is the next one not escaped by an odd run of backslashes.
+      for (;;) {
+        i = json.indexOf('"', i + 1);
+        if (i === -1) return false; // unterminated: JSON.parse names that
+        let backslashes = 0;
+        while (json.charCodeAt(i - 1 - backslashes) === 0x5c) backslashes++;
+        if (backslashes % 2 === 0) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }

@@ -2,7 +2,7 @@ import type { RequestListener, Server } from "node:http";
 import { stat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
-import { ConfigError, readConfigFile, type HostConfig, type Settings } from "./config.js";
+import { ConfigError, isLoopback, readConfigFile, type HostConfig, type Settings } from "./config.js";
 import { listFolders, loadFolder, type FolderResult } from "./discovery.js";
 import { createApp } from "./http.js";
 import { listen, type Listener } from "./listener.js";
@@ -49,7 +49,7 @@ export async function startHost(settings: Settings, logger: Logger, listener?: L
 async function serveOn(server: Server, settings: Settings, logger: Logger): Promise<{ handle: RequestListener; running: RunningHost }> {
   let config: HostConfig = settings.config;
   let tenants = new Tenants(config);
-  const { capabilities, store } = createCapabilities(process.env);
+  const { capabilities, store } = createCapabilities(process.env, () => config);
   const logLimit = rateLimiter(PLUGIN_LOG_PER_SECOND, PLUGIN_LOG_BURST);
   const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: (plugin) => logLimit.allow(plugin) });
   const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
@@ -107,7 +107,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
     });
   await pluginWatcher.ready;
 
-  const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger });
+  const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host) });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${settings.host.includes(":") ? `[${settings.host}]` : settings.host}:${port}`;
@@ -138,8 +138,8 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
 }
 
 /** The capabilities a plugin may be granted, and the store backend behind ctx.store (the caller closes it). */
-export function createCapabilities(env: NodeJS.ProcessEnv): { capabilities: HostCapabilities; store: StoreBackend } {
-  const store = createStoreBackend(env);
+export function createCapabilities(env: NodeJS.ProcessEnv, config: () => HostConfig): { capabilities: HostCapabilities; store: StoreBackend } {
+  const store = createStoreBackend(env, () => ({ entries: config().storeQuota.entries, bytes: config().storeQuota.mb * 1024 * 1024 }));
   const capabilities: HostCapabilities = {
     records: createRecordsCapability({ maxConcurrent: availableParallelism() }),
     http: createHttpCapability(),

@@ -130,7 +130,8 @@ describe("HTTP API (CONTRACT §4)", () => {
   it("survives 10,000-deep nesting and __proto__ keys with a precise answer", async () => {
     const deep = `{"call_full":${"[".repeat(10_000)}${"]".repeat(10_000)},"call_stage":"call_ended"}`;
     const answer = await host.post("acme", "need_registration", deep, acme);
-    assert.equal(answer.status, 422);
+    assert.equal(answer.status, 400);
+    assert.equal(answer.body.error.code, "bad_json");
     const polluted = `{"__proto__":{"polluted":true},"call_full":{},"call_stage":"call_ended"}`;
     const ok = await host.post("acme", "need_registration", polluted, acme);
     assert.equal(ok.status, 200);
@@ -189,7 +190,7 @@ describe("unexpected errors", () => {
       if (fail) throw new Error("registry exploded at /secret/host/path");
       return acquire(...args);
     };
-    const app = createApp({ registry, metrics: new Metrics({ alive: () => 0, memory: () => ({ heapBytes: 0, externalBytes: 0 }) }), tenants: () => new Tenants(config), config: () => config, logger });
+    const app = createApp({ registry, metrics: new Metrics({ alive: () => 0, memory: () => ({ heapBytes: 0, externalBytes: 0 }) }), tenants: () => new Tenants(config), config: () => config, logger, loopback: true });
     const server = app.listen(0, "127.0.0.1");
     await once(server, "listening");
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -12,8 +12,12 @@ import {
   type StoreBackend,
 } from "../sandbox/capabilities/store.js";
 import { createMemoryBackend } from "../sandbox/capabilities/store-memory.js";
+import { entryBytes, type StoreQuota } from "../sandbox/capabilities/store-quota.js";
 import { createRedisBackend } from "../sandbox/capabilities/store-redis.js";
 import { CapabilityError, type Capability, type CapabilityCall } from "../sandbox/capabilities/types.js";
+
+/** A quota no test here reaches, unless it means to. */
+const ROOMY = (): StoreQuota => ({ entries: 1_000_000, bytes: 1 << 30 });
 
 function call(tenant = "acme", plugin = "crm", extra: Partial<CapabilityCall> = {}): CapabilityCall {
   return {
@@ -126,6 +130,90 @@ function storeBehaviour(makeHarness: () => Promise<Harness>): void {
   });
 }
 
+interface QuotaHarness {
+  backend: StoreBackend;
+}
+
+/** The namespaced key and the bytes an entry of the store capability counts against its tenant's quota. */
+function weight(tenant: string, key: string, value: unknown): number {
+  return entryBytes(`hookhost:${tenant}:crm:${key}`, JSON.stringify(value));
+}
+
+// Each tenant's own quota: one tenant's writes evict only its own entries (issue 11, item 10).
+function quotaBehaviour(makeHarness: (quota: () => StoreQuota) => Promise<QuotaHarness>): void {
+  let quota: StoreQuota;
+  let harness: QuotaHarness;
+  let store: Capability;
+  const start = async (q: StoreQuota) => {
+    quota = q;
+    harness = await makeHarness(() => quota);
+    store = createStoreCapability(harness.backend);
+  };
+  const values = (tenant: string, keys: string[]) => Promise.all(keys.map((key) => store.get(call(tenant), [key])));
+  afterEach(() => harness.backend.close());
+
+  it("one tenant writing far past its entry quota never evicts another tenant's key", async () => {
+    await start({ entries: 5, bytes: 1 << 20 });
+    for (const tenant of ["globex", "initech"]) await store.set(call(tenant), ["mine", tenant]);
+    for (let i = 0; i < 500; i++) await store.set(call("acme", i % 2 ? "crm" : "other"), [`k${i}`, i]);
+    assert.equal(await store.get(call("globex"), ["mine"]), "globex");
+    assert.equal(await store.get(call("initech"), ["mine"]), "initech");
+    // acme keeps its 5 newest entries, over both of its plugins.
+    assert.deepEqual(await values("acme", ["k495", "k497", "k499"]), [495, 497, 499]);
+    assert.deepEqual(await Promise.all(["k496", "k498"].map((key) => store.get(call("acme", "other"), [key]))), [496, 498]);
+    assert.equal(await store.get(call("acme"), ["k493"]), undefined);
+  });
+
+  it("one tenant writing far past its byte quota never evicts another tenant's key", async () => {
+    const big = "x".repeat(30_000);
+    await start({ entries: 1000, bytes: 3 * weight("acme", "k10", big) });
+    await store.set(call("globex"), ["mine", big]);
+    for (let i = 10; i < 60; i++) await store.set(call("acme"), [`k${i}`, big]);
+    assert.equal(await store.get(call("globex"), ["mine"]), big);
+    assert.deepEqual(await values("acme", ["k56", "k57", "k58", "k59"]), [undefined, big, big, big]);
+  });
+
+  it("the oldest entries of the writing tenant go first, until the new one fits", async () => {
+    const value = "v".repeat(100);
+    await start({ entries: 1000, bytes: 3 * weight("acme", "k1", value) });
+    for (const key of ["k1", "k2", "k3"]) await store.set(call("acme"), [key, value]);
+    await store.set(call("acme"), ["k4", value]);
+    assert.deepEqual(await values("acme", ["k1", "k2", "k3", "k4"]), [undefined, value, value, value]);
+    const double = "w".repeat(2 * 100 + weight("acme", "k1", "") / 2);
+    await store.set(call("acme"), ["k5", double]);
+    assert.deepEqual(await values("acme", ["k2", "k3", "k4", "k5"]), [undefined, undefined, value, double]);
+  });
+
+  it("replacing and deleting keep the count exact, so nothing is evicted for nothing", async () => {
+    await start({ entries: 2, bytes: 2 * weight("acme", "a", "x".repeat(40)) });
+    await store.set(call("acme"), ["a", "keep"]);
+    for (let i = 0; i < 200; i++) {
+      await store.set(call("acme"), ["b", "x".repeat(40)]);
+      if (i % 2 === 0) await store.delete(call("acme"), ["b"]);
+    }
+    assert.equal(await store.get(call("acme"), ["a"]), "keep");
+  });
+
+  it("a write never evicts the value it writes", async () => {
+    await start({ entries: 1, bytes: 1 << 20 });
+    await store.set(call("acme"), ["old", 1, { ttlSec: 600 }]);
+    await store.set(call("acme"), ["new", 2, { ttlSec: 1 }]);
+    assert.deepEqual(await values("acme", ["old", "new"]), [undefined, 2]);
+  });
+
+  it("a lowered quota applies at the tenant's next write, and only to that tenant", async () => {
+    await start({ entries: 10, bytes: 1 << 20 });
+    for (let i = 0; i < 10; i++) {
+      await store.set(call("acme"), [`k${i}`, i]);
+      await store.set(call("globex"), [`k${i}`, i]);
+    }
+    quota = { entries: 2, bytes: 1 << 20 };
+    await store.set(call("acme"), ["k10", 10]);
+    assert.deepEqual(await values("acme", ["k0", "k8", "k9", "k10"]), [undefined, undefined, 9, 10]);
+    assert.deepEqual(await values("globex", ["k0", "k9"]), [0, 9]);
+  });
+}
+
 // A store that answers nothing, to see the capability give up at the hook's deadline.
 const hangingBackend: StoreBackend = {
   get: () => new Promise(() => {}),
@@ -136,11 +224,11 @@ const hangingBackend: StoreBackend = {
 
 /** Records what the capability asks of the backend, over a memory backend. */
 function recordingBackend(): { backend: StoreBackend; sets: Array<[string, string, number]> } {
-  const inner = createMemoryBackend();
+  const inner = createMemoryBackend({ quota: ROOMY });
   const sets: Array<[string, string, number]> = [];
   return {
     sets,
-    backend: { ...inner, set: (key, value, ttlSec) => (sets.push([key, value, ttlSec]), inner.set(key, value, ttlSec)) },
+    backend: { ...inner, set: (tenant, key, value, ttlSec) => (sets.push([key, value, ttlSec]), inner.set(tenant, key, value, ttlSec)) },
   };
 }
 
@@ -148,7 +236,7 @@ describe("store capability (validation, namespacing, time limits)", () => {
   let backend: StoreBackend;
   let store: Capability;
   beforeEach(() => {
-    backend = createMemoryBackend();
+    backend = createMemoryBackend({ quota: ROOMY });
     store = createStoreCapability(backend);
   });
   afterEach(() => backend.close());
@@ -325,80 +413,83 @@ describe("memory store backend", () => {
   describe("shared behaviour", () => {
     storeBehaviour(async () => {
       let clock = 1_000_000;
-      return { backend: createMemoryBackend({ now: () => clock }), elapse: async (sec) => void (clock += sec * 1000) };
+      return { backend: createMemoryBackend({ quota: ROOMY, now: () => clock }), elapse: async (sec) => void (clock += sec * 1000) };
     });
+  });
+
+  describe("each tenant's quota", () => {
+    quotaBehaviour(async (quota) => ({ backend: createMemoryBackend({ quota }) }));
   });
 
   it("expires a value exactly when its ttlSec has passed", async () => {
     let clock = 0;
-    const backend = createMemoryBackend({ now: () => clock });
-    await backend.set("k", "v", 2);
+    const backend = createMemoryBackend({ quota: ROOMY, now: () => clock });
+    await backend.set("t", "k", "v", 2);
     clock = 1999;
-    assert.equal(await backend.get("k"), "v");
+    assert.equal(await backend.get("t", "k"), "v");
     clock = 2000;
-    assert.equal(await backend.get("k"), undefined);
+    assert.equal(await backend.get("t", "k"), undefined);
     await backend.close();
   });
 
-  it("past maxEntries the least recently used entry is evicted", async () => {
-    const backend = createMemoryBackend({ maxEntries: 3 });
-    for (const key of ["k1", "k2", "k3"]) await backend.set(key, "v", 60);
-    await backend.get("k1"); // k2 is now the least recently used
-    await backend.set("k4", "v", 60);
+  it("within a tenant, the least recently used entry is evicted first (a read counts as use)", async () => {
+    const backend = createMemoryBackend({ quota: () => ({ entries: 3, bytes: 1 << 20 }) });
+    for (const key of ["k1", "k2", "k3"]) await backend.set("t", key, "v", 60);
+    await backend.get("t", "k1"); // k2 is now the least recently used
+    await backend.set("t", "k4", "v", 60);
     assert.deepEqual(
-      await Promise.all(["k1", "k2", "k3", "k4"].map((key) => backend.get(key))),
+      await Promise.all(["k1", "k2", "k3", "k4"].map((key) => backend.get("t", key))),
       ["v", undefined, "v", "v"],
     );
     await backend.close();
   });
 
-  it("past maxBytes the oldest entries are evicted until the new one fits", async () => {
+  it("past the byte quota the tenant's oldest entries go until the new one fits", async () => {
     // Each entry weighs 2 bytes per UTF-16 unit of key and value: "kN" + 8 chars = 20 bytes.
-    const backend = createMemoryBackend({ maxBytes: 60 });
-    for (const key of ["k1", "k2", "k3"]) await backend.set(key, "12345678", 60);
-    await backend.set("k4", "12345678", 60);
-    assert.equal(await backend.get("k1"), undefined);
-    assert.equal(await backend.get("k2"), "12345678");
-    await backend.set("k5", "x".repeat(20), 60); // 44 bytes: only k5 itself fits
+    const backend = createMemoryBackend({ quota: () => ({ entries: 100, bytes: 60 }) });
+    for (const key of ["k1", "k2", "k3"]) await backend.set("t", key, "12345678", 60);
+    await backend.set("t", "k4", "12345678", 60);
+    assert.equal(await backend.get("t", "k1"), undefined);
+    assert.equal(await backend.get("t", "k2"), "12345678");
+    await backend.set("t", "k5", "x".repeat(20), 60); // 44 bytes: only k5 itself fits
     assert.deepEqual(
-      await Promise.all(["k2", "k3", "k4", "k5"].map((key) => backend.get(key))),
+      await Promise.all(["k2", "k3", "k4", "k5"].map((key) => backend.get("t", key))),
       [undefined, undefined, undefined, "x".repeat(20)],
     );
     await backend.close();
   });
 
   it("replacing and deleting keep the byte count exact, so nothing is evicted for nothing", async () => {
-    const backend = createMemoryBackend({ maxBytes: 100 });
-    await backend.set("a", "keep", 60);
+    const backend = createMemoryBackend({ quota: () => ({ entries: 100, bytes: 100 }) });
+    await backend.set("t", "a", "keep", 60);
     for (let i = 0; i < 1000; i++) {
-      await backend.set("b", "x".repeat(30), 60);
-      await backend.get("b");
-      if (i % 2 === 0) await backend.delete("b");
+      await backend.set("t", "b", "x".repeat(30), 60);
+      await backend.get("t", "b");
+      if (i % 2 === 0) await backend.delete("t", "b");
     }
-    assert.equal(await backend.get("a"), "keep");
+    assert.equal(await backend.get("t", "a"), "keep");
     await backend.close();
   });
 
   it("a periodic sweep drops expired entries nobody reads, so they do not push out live ones", async () => {
     let clock = 0;
-    const backend = createMemoryBackend({ maxEntries: 2, now: () => clock, sweepIntervalMs: 10 });
-    await backend.set("live", "v", 100);
-    await backend.set("expiring", "v", 1);
+    const backend = createMemoryBackend({ quota: () => ({ entries: 2, bytes: 1 << 20 }), now: () => clock, sweepIntervalMs: 10 });
+    await backend.set("t", "live", "v", 100);
+    await backend.set("t", "expiring", "v", 1);
     clock = 2000;
     await sleep(100);
     // Without the sweep the store would hold two entries and evict "live", the oldest.
-    await backend.set("new", "v", 100);
-    assert.equal(await backend.get("live"), "v");
+    await backend.set("t", "new", "v", 100);
+    assert.equal(await backend.get("t", "live"), "v");
     await backend.close();
   });
 
-  it("refuses caps that are not positive whole numbers", () => {
-    assert.throws(() => createMemoryBackend({ maxEntries: 0 }), /maxEntries must be a positive whole number, got 0/);
-    assert.throws(() => createMemoryBackend({ maxBytes: 1.5 }), /maxBytes must be a positive whole number, got 1.5/);
-    assert.throws(() => createMemoryBackend({ sweepIntervalMs: -1 }), /sweepIntervalMs must be a positive whole number/);
+  it("refuses a sweep interval that is not a positive whole number", () => {
+    for (const sweepIntervalMs of [0, -1, 1.5]) {
+      assert.throws(() => createMemoryBackend({ quota: ROOMY, sweepIntervalMs }), /sweepIntervalMs must be a positive whole number/);
+    }
   });
 });
-
 
 describe("redis store backend (a real redis-server)", () => {
   let redis: RedisServer;
@@ -415,12 +506,51 @@ describe("redis store backend (a real redis-server)", () => {
   describe("shared behaviour", () => {
     storeBehaviour(async () => {
       await admin.flushall();
-      return { backend: createRedisBackend(redis.url), elapse: (sec) => sleep(sec * 1000) };
+      return { backend: createRedisBackend(redis.url, { quota: ROOMY }), elapse: (sec) => sleep(sec * 1000) };
     });
   });
 
+  describe("each tenant's quota", () => {
+    quotaBehaviour(async (quota) => {
+      await admin.flushall();
+      return { backend: createRedisBackend(redis.url, { quota }) };
+    });
+  });
+
+  it("counts each tenant once for every host sharing the server, and evicts the entry closest to expiring", async () => {
+    await admin.flushall();
+    const quota = () => ({ entries: 3, bytes: 1 << 20 });
+    const [one, two] = [createRedisBackend(redis.url, { quota }), createRedisBackend(redis.url, { quota })];
+    try {
+      await Promise.all([
+        createStoreCapability(one).set(call("acme"), ["long", 1, { ttlSec: 600 }]),
+        createStoreCapability(two).set(call("acme"), ["short", 1, { ttlSec: 60 }]),
+        createStoreCapability(one).set(call("acme"), ["mid", 1, { ttlSec: 300 }]),
+      ]);
+      await createStoreCapability(two).set(call("acme"), ["new", 1, { ttlSec: 120 }]);
+      const read = createStoreCapability(one);
+      assert.deepEqual(await Promise.all(["long", "short", "mid", "new"].map((key) => read.get(call("acme"), [key]))), [1, undefined, 1, 1]);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  it("the quota's bookkeeping keys expire with the tenant's longest-lived entry", async () => {
+    await admin.flushall();
+    const backend = createRedisBackend(redis.url, { quota: ROOMY });
+    const store = createStoreCapability(backend);
+    await store.set(call("acme"), ["a", 1, { ttlSec: 100 }]);
+    await store.set(call("acme"), ["b", 1, { ttlSec: 50 }]);
+    for (const key of ["hookhost-quota:acme:expiry", "hookhost-quota:acme:bytes"]) {
+      const ttl = await admin.ttl(key);
+      assert.ok(ttl > 90 && ttl <= 100, `${key}: ttl ${ttl}`);
+    }
+    await backend.close();
+  });
+
   it("stores under the namespaced key with the TTL in Redis itself", async () => {
-    const backend = createRedisBackend(redis.url);
+    const backend = createRedisBackend(redis.url, { quota: ROOMY });
     await createStoreCapability(backend).set(call("acme", "crm"), ["chan:1", { a: 1 }, { ttlSec: 120 }]);
     assert.equal(await admin.get("hookhost:acme:crm:chan%3A1"), '{"a":1}');
     const ttl = await admin.ttl("hookhost:acme:crm:chan%3A1");
@@ -429,7 +559,7 @@ describe("redis store backend (a real redis-server)", () => {
   });
 
   it("the first call right after start waits for the connection instead of failing", async () => {
-    const backend = createRedisBackend(redis.url);
+    const backend = createRedisBackend(redis.url, { quota: ROOMY });
     const store = createStoreCapability(backend);
     await store.set(call(), ["first", 1]);
     assert.equal(await store.get(call(), ["first"]), 1);
@@ -437,7 +567,7 @@ describe("redis store backend (a real redis-server)", () => {
   });
 
   it("with nothing listening, a call fails fast with 'store unavailable'", async () => {
-    const backend = createRedisBackend(`redis://127.0.0.1:${await freePort()}`, { commandTimeoutMs: 5000 });
+    const backend = createRedisBackend(`redis://127.0.0.1:${await freePort()}`, { quota: ROOMY, commandTimeoutMs: 5000 });
     const store = createStoreCapability(backend);
     const ms = await timeToReject(store.get(call(), ["k"]), /^store unavailable: Redis is not connected$/);
     assert.ok(ms < 1000, `failed after ${ms} ms`);
@@ -460,14 +590,14 @@ describe("redis store backend (a real redis-server)", () => {
     });
 
     it("a call fails after commandTimeoutMs", async () => {
-      const backend = createRedisBackend(url, { commandTimeoutMs: 200 });
+      const backend = createRedisBackend(url, { quota: ROOMY, commandTimeoutMs: 200 });
       const ms = await timeToReject(createStoreCapability(backend).get(call(), ["k"]), /^store unavailable: Redis did not answer in time$/);
       assert.ok(ms >= 150 && ms < 1000, `failed after ${ms} ms`);
       await backend.close();
     });
 
     it("a call fails at the hook's deadline when that comes before the command timeout", async () => {
-      const backend = createRedisBackend(url, { commandTimeoutMs: 5000 });
+      const backend = createRedisBackend(url, { quota: ROOMY, commandTimeoutMs: 5000 });
       const ms = await timeToReject(
         createStoreCapability(backend).set(call("acme", "crm", { deadline: Date.now() + 150 }), ["k", 1]),
         /^store unavailable: no answer before the hook's time limit$/,
@@ -479,7 +609,7 @@ describe("redis store backend (a real redis-server)", () => {
 
   it("Redis stopped mid-run: calls fail fast, then succeed again by themselves once it is back", async () => {
     const own = await startRedis();
-    const backend = createRedisBackend(own.url);
+    const backend = createRedisBackend(own.url, { quota: ROOMY });
     const store = createStoreCapability(backend);
     let restarted: RedisServer | undefined;
     try {
@@ -499,7 +629,7 @@ describe("redis store backend (a real redis-server)", () => {
   });
 
   it("close() returns promptly even while Redis is down", async () => {
-    const backend = createRedisBackend(`redis://127.0.0.1:${await freePort()}`);
+    const backend = createRedisBackend(`redis://127.0.0.1:${await freePort()}`, { quota: ROOMY });
     const started = Date.now();
     await backend.close();
     assert.ok(Date.now() - started < 1000);
@@ -508,22 +638,22 @@ describe("redis store backend (a real redis-server)", () => {
 
 describe("createStoreBackend", () => {
   it("without HOOKHOST_REDIS_URL: an in-memory store private to the process", async () => {
-    const one = createStoreBackend({});
-    const two = createStoreBackend({ HOOKHOST_REDIS_URL: "" });
-    await one.set("k", "v", 60);
-    assert.equal(await one.get("k"), "v");
-    assert.equal(await two.get("k"), undefined);
+    const one = createStoreBackend({}, ROOMY);
+    const two = createStoreBackend({ HOOKHOST_REDIS_URL: "" }, ROOMY);
+    await one.set("t", "k", "v", 60);
+    assert.equal(await one.get("t", "k"), "v");
+    assert.equal(await two.get("t", "k"), undefined);
     await one.close();
     await two.close();
   });
 
   it("with HOOKHOST_REDIS_URL: the Redis server there, shared by every host that names it", async () => {
     const redis = await startRedis();
-    const one = createStoreBackend({ HOOKHOST_REDIS_URL: redis.url });
-    const two = createStoreBackend({ HOOKHOST_REDIS_URL: redis.url });
+    const one = createStoreBackend({ HOOKHOST_REDIS_URL: redis.url }, ROOMY);
+    const two = createStoreBackend({ HOOKHOST_REDIS_URL: redis.url }, ROOMY);
     try {
-      await one.set("k", "shared", 60);
-      assert.equal(await two.get("k"), "shared");
+      await one.set("t", "k", "shared", 60);
+      assert.equal(await two.get("t", "k"), "shared");
     } finally {
       await one.close();
       await two.close();
@@ -534,7 +664,7 @@ describe("createStoreBackend", () => {
   it("refuses a HOOKHOST_REDIS_URL that is not redis:// or rediss://, without echoing it", () => {
     for (const url of ["localhost:6379", "http://user:secret@host:6379"]) {
       assert.throws(
-        () => createStoreBackend({ HOOKHOST_REDIS_URL: url }),
+        () => createStoreBackend({ HOOKHOST_REDIS_URL: url }, ROOMY),
         (err: Error) => /HOOKHOST_REDIS_URL must start with redis:\/\/ or rediss:\/\//.test(err.message) && !err.message.includes(url),
       );
     }

@@ -45,7 +45,7 @@ export async function openLocalHost(options: LocalHostOptions, logger: Logger): 
     throw new UsageError(`unknown tenant "${options.tenant}": ${source} serves ${tenants.ids.map((id) => `"${id}"`).join(", ") || "no tenant"}`);
   }
   const config = settings.config;
-  const { capabilities, store } = createCapabilities(process.env);
+  const { capabilities, store } = createCapabilities(process.env, () => config);
   const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes });
   try {
     for (const dir of await listFolders(settings.pluginsDir)) registry.apply(await loadFolder(settings.pluginsDir, dir, { memoryMb: config.memoryMb }));

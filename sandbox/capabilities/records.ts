@@ -1,19 +1,34 @@
 // `ctx.records.convert(path, { format: "mp3", bitrateKbps? })`: converts a call recording inside the
 // tenant's recordsDir to mp3 with a real encoder (lame, else ffmpeg) running outside the sandbox.
 // The mp3 appears beside the source only when complete; the source is never changed.
+//
+// The path is checked, then opened one component at a time without following links, and the
+// encoder is handed the open files (stdin, stdout), never a path: a folder or file swapped for a
+// symlink after the check can make the conversion fail, never read or write outside recordsDir.
+// Encoders are shared fairly between tenants (semaphore.ts), and a run and a tenant may each have
+// only a few conversions in progress.
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import fs from "node:fs/promises";
+import { constants, type Stats } from "node:fs";
+import fs, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { Semaphore } from "./semaphore.js";
+import { FairSemaphore } from "./semaphore.js";
 import { type Capability, type CapabilityCall, CapabilityError } from "./types.js";
 
 export interface RecordsOptions {
   /** Host-wide limit of encoders running at once; the host passes os.availableParallelism(). */
   maxConcurrent: number;
+}
+
+/** Conversions one hook run may have in progress (waiting or encoding); a record hook converts one or two files. */
+export const MAX_PER_RUN = 2;
+/** Conversions one tenant may have in progress (waiting or encoding), over all its runs. */
+export const MAX_PER_TENANT = 8;
+/** Encoders one tenant may run at once: half the host's (at least one), so the rest stay free for others. */
+export function encodersPerTenant(maxConcurrent: number): number {
+  return Math.ceil(maxConcurrent / 2);
 }
 
 const DEFAULT_KBPS = 32;
@@ -48,19 +63,15 @@ function describeArgsError(error: z.ZodError): string {
 interface Encoder {
   name: string;
   file: string;
-  args(input: string, output: string, kbps: number): string[];
+  /** The encoder reads the recording from stdin and writes the mp3 to stdout: it never sees a path. */
+  args(kbps: number): string[];
 }
 
 const ENCODERS: Omit<Encoder, "file">[] = [
-  { name: "lame", args: (input, output, kbps) => ["--quiet", "-b", String(kbps), input, output] },
+  { name: "lame", args: (kbps) => ["--quiet", "-b", String(kbps), "-", "-"] },
   {
     name: "ffmpeg",
-    // "-f mp3" because the temporary output name has no .mp3 to guess the format from; "file:"
-    // so that a colon in a file name is never taken for a protocol.
-    args: (input, output, kbps) => [
-      "-nostdin", "-loglevel", "error", "-y", "-i", `file:${input}`,
-      "-codec:a", "libmp3lame", "-b:a", `${kbps}k`, "-f", "mp3", `file:${output}`,
-    ],
+    args: (kbps) => ["-loglevel", "error", "-i", "pipe:0", "-codec:a", "libmp3lame", "-b:a", `${kbps}k`, "-f", "mp3", "pipe:1"],
   },
 ];
 
@@ -142,20 +153,20 @@ async function resolveSource(call: CapabilityCall, requested: string): Promise<S
   return { file, realRoot, shownRoot };
 }
 
-/** Runs the encoder from `input` into `output`; rejects with a CapabilityError unless it exits 0. */
+/** Runs the encoder from the open `input` into the open `output`; rejects with a CapabilityError unless it exits 0. */
 async function runEncoder(
   encoder: Encoder,
-  input: string,
-  output: string,
+  input: FileHandle,
+  output: FileHandle,
   kbps: number,
   killAt: number,
   signal: AbortSignal,
-  showPaths: (text: string) => string,
 ): Promise<void> {
-  const child = spawn(encoder.file, encoder.args(input, output, kbps), { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(encoder.file, encoder.args(kbps), { stdio: [input.fd, output.fd, "pipe"] });
   let stderrTail = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (chunk: string) => {
+  const stderr = child.stderr!;
+  stderr.setEncoding("utf8");
+  stderr.on("data", (chunk: string) => {
     stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
   });
   let stopped = false;
@@ -183,26 +194,98 @@ async function runEncoder(
   }
   if (ended.code !== 0) {
     const how = ended.code === null ? `was killed by ${ended.signal}` : `failed with exit code ${ended.code}`;
-    const detail = showPaths(stderrTail.trim());
+    const detail = stderrTail.trim();
     throw new CapabilityError(`${encoder.name} ${how}${detail ? `: ${detail}` : ""}`);
   }
 }
 
+// Node has no openat(): "/proc/self/fd/<dir>/<name>" resolves <name> inside the directory that is
+// open, wherever its path now leads, and O_NOFOLLOW refuses <name> if it is a symlink.
+const inside = (dir: FileHandle, name: string) => `/proc/self/fd/${dir.fd}/${name}`;
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
+
+/** What was checked, opened without following any link: the source's folder and the source. */
+interface Opened {
+  dir: FileHandle;
+  input: FileHandle;
+}
+
+async function openChecked(source: Source, changed: () => CapabilityError): Promise<Opened> {
+  const parts = path.relative(source.realRoot, source.file).split(path.sep);
+  const name = parts.pop()!;
+  let dir = await fs.open(source.realRoot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch(() => {
+    throw changed();
+  });
+  try {
+    for (const part of parts) {
+      const next = await fs.open(inside(dir, part), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      await dir.close();
+      dir = next;
+    }
+    // O_NONBLOCK: a FIFO put in the file's place must not hang the open; it is refused just below.
+    const input = await fs.open(inside(dir, name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    if (!(await input.stat()).isFile()) {
+      await input.close();
+      throw changed();
+    }
+    return { dir, input };
+  } catch (error) {
+    await dir.close();
+    throw error instanceof CapabilityError ? error : changed();
+  }
+}
+
+/** The same file or folder: device and inode agree. */
+const same = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino;
+
 export function createRecordsCapability(opts: RecordsOptions): Capability {
-  const slots = new Semaphore(opts.maxConcurrent);
+  const slots = new FairSemaphore(opts.maxConcurrent, encodersPerTenant(opts.maxConcurrent));
+  const perTenant = new Map<string, number>();
+  // The run's abort signal is the run's identity: the sandbox makes one per hook run.
+  const perRun = new WeakMap<AbortSignal, number>();
+
+  /** Counts the conversion in for its run and tenant, or refuses it; the answer counts it out. */
+  function admit(call: CapabilityCall): () => void {
+    const run = perRun.get(call.signal) ?? 0;
+    const tenant = perTenant.get(call.tenant) ?? 0;
+    if (run >= MAX_PER_RUN) {
+      throw new CapabilityError(`too many conversions at once: this hook run already has ${run} in progress, the limit per run`);
+    }
+    if (tenant >= MAX_PER_TENANT) {
+      throw new CapabilityError(`too many conversions at once: tenant ${call.tenant} already has ${tenant} in progress, the limit per tenant`);
+    }
+    perRun.set(call.signal, run + 1);
+    perTenant.set(call.tenant, tenant + 1);
+    return () => {
+      perRun.set(call.signal, perRun.get(call.signal)! - 1);
+      const left = perTenant.get(call.tenant)! - 1;
+      if (left === 0) perTenant.delete(call.tenant);
+      else perTenant.set(call.tenant, left);
+    };
+  }
 
   async function convert(call: CapabilityCall, args: unknown[]): Promise<string> {
     const parsed = ConvertArgs.safeParse(args);
     if (!parsed.success) throw new CapabilityError(describeArgsError(parsed.error));
     const [requested, { bitrateKbps = DEFAULT_KBPS }] = parsed.data;
 
+    const done = admit(call);
+    try {
+      return await convertAdmitted(call, requested, bitrateKbps);
+    } finally {
+      done();
+    }
+  }
+
+  async function convertAdmitted(call: CapabilityCall, requested: string, bitrateKbps: number): Promise<string> {
     const source = await resolveSource(call, requested);
     const encoder = await findEncoder();
     if (!encoder) throw new CapabilityError("no mp3 encoder on this host: neither lame nor ffmpeg is on PATH");
 
     const killAt = call.deadline - CLEANUP_MS;
     if (call.signal.aborted || Date.now() >= killAt) throw new CapabilityError(TIME_LIMIT);
-    const release = await slots.acquire(killAt, call.signal);
+    const release = await slots.acquire(call.tenant, killAt, call.signal);
     if (!release) {
       throw new CapabilityError(
         call.signal.aborted
@@ -211,27 +294,41 @@ export function createRecordsCapability(opts: RecordsOptions): Capability {
       );
     }
 
-    const dir = path.dirname(source.file);
+    const folder = path.dirname(source.file);
     const name = `${path.parse(source.file).name}.mp3`;
-    const output = path.join(dir, name);
-    const temp = path.join(dir, `.${name}.${randomBytes(6).toString("hex")}.tmp`);
+    const temp = `.${name}.${randomBytes(6).toString("hex")}.tmp`;
     // Answers and messages name paths as the plugin knows them, never the resolved host path.
     const shown = (file: string) => path.join(source.shownRoot, path.relative(source.realRoot, file));
-    const showPaths = (text: string) => text.replaceAll(source.realRoot, source.shownRoot);
+    const changed = () => new CapabilityError(`"${requested}" or its folder changed while it was being converted`);
+    let opened: Opened | undefined;
+    let output: FileHandle | undefined;
+    let placed = false;
     try {
-      await runEncoder(encoder, source.file, temp, bitrateKbps, killAt, call.signal, showPaths);
-      const written = await fs.stat(temp).catch(() => null);
-      if (!written?.size) throw new CapabilityError(`${encoder.name} exited without writing any mp3 data`);
-      await fs.rename(temp, output).catch((error: NodeJS.ErrnoException) => {
-        throw new CapabilityError(`cannot put "${shown(output)}" in place (${error.code ?? "unknown error"})`);
+      opened = await openChecked(source, changed);
+      const { dir, input } = opened;
+      output = await fs.open(inside(dir, temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644).catch((error: NodeJS.ErrnoException) => {
+        throw new CapabilityError(`cannot write beside "${requested}" (${error.code ?? "unknown error"})`);
       });
+      await runEncoder(encoder, input, output, bitrateKbps, killAt, call.signal);
+      const written = await output.stat();
+      if (!written.size) throw new CapabilityError(`${encoder.name} exited without writing any mp3 data`);
+      await fs.rename(inside(dir, temp), inside(dir, name)).catch((error: NodeJS.ErrnoException) => {
+        throw new CapabilityError(`cannot put "${shown(path.join(folder, name))}" in place (${error.code ?? "unknown error"})`);
+      });
+      placed = true;
+      // Re-checked under the open handles: what now bears the name is what the encoder wrote, and
+      // the folder's path still leads to the folder that was checked, through no symlink.
+      const [atName, dirStat] = await Promise.all([fs.lstat(inside(dir, name)), dir.stat()]);
+      const folderNow = await fs.realpath(folder).then((real) => (real === folder ? fs.stat(real) : null), () => null);
+      if (!same(atName, written) || folderNow === null || !same(folderNow, dirStat)) throw changed();
     } catch (error) {
-      await fs.rm(temp, { force: true });
+      if (opened) await fs.rm(inside(opened.dir, placed ? name : temp), { force: true });
       throw error;
     } finally {
       release();
+      await Promise.all([output?.close(), opened?.input.close(), opened?.dir.close()]);
     }
-    return shown(output);
+    return shown(path.join(folder, name));
   }
 
   return { convert };

@@ -1,12 +1,11 @@
-// The embedded store backend: one process's memory, bounded so that plugins writing many keys
-// cannot grow the host without limit. Past either cap the least recently used entries go first.
+// The embedded store backend: one process's memory. Each tenant has its own quota of entries and
+// bytes (store-quota.ts); past either, that tenant's least recently used entries go first.
 import type { StoreBackend } from "./store.js";
+import { entryBytes, type StoreQuota } from "./store-quota.js";
 
 export interface MemoryBackendOptions {
-  /** Default 100,000 entries. */
-  maxEntries?: number;
-  /** Approximate memory held by keys and values (2 bytes per UTF-16 code unit). Default 256 MiB. */
-  maxBytes?: number;
+  /** Read at every write, so a config reload applies to the next write. */
+  quota: () => StoreQuota;
   /** The clock, in epoch ms; injectable so tests can pass time without waiting. */
   now?: () => number;
   /** How often expired entries are swept even if nobody reads them. Default 60 s. */
@@ -19,58 +18,75 @@ interface Entry {
   bytes: number;
 }
 
-export function createMemoryBackend(opts: MemoryBackendOptions = {}): StoreBackend {
-  const maxEntries = positiveInteger("maxEntries", opts.maxEntries ?? 100_000);
-  const maxBytes = positiveInteger("maxBytes", opts.maxBytes ?? 256 * 1024 * 1024);
+/** One tenant's entries. A Map iterates in insertion order; re-inserting on every touch keeps the least recently used first. */
+interface Shelf {
+  entries: Map<string, Entry>;
+  bytes: number;
+}
+
+export function createMemoryBackend(opts: MemoryBackendOptions): StoreBackend {
   const sweepIntervalMs = positiveInteger("sweepIntervalMs", opts.sweepIntervalMs ?? 60_000);
   const now = opts.now ?? Date.now;
+  const shelves = new Map<string, Shelf>();
 
-  // A Map iterates in insertion order; re-inserting on every touch keeps the least recently
-  // used entry first, which makes it the one to evict.
-  const entries = new Map<string, Entry>();
-  let bytes = 0;
-
-  const remove = (key: string, entry: Entry) => {
-    entries.delete(key);
-    bytes -= entry.bytes;
+  const shelf = (tenant: string): Shelf => {
+    let found = shelves.get(tenant);
+    if (found === undefined) shelves.set(tenant, (found = { entries: new Map(), bytes: 0 }));
+    return found;
+  };
+  const remove = (tenant: string, from: Shelf, key: string, entry: Entry) => {
+    from.entries.delete(key);
+    from.bytes -= entry.bytes;
+    if (from.entries.size === 0) shelves.delete(tenant);
   };
 
   const sweep = setInterval(() => {
     const t = now();
-    for (const [key, entry] of entries) if (entry.expiresAt <= t) remove(key, entry);
+    for (const [tenant, from] of shelves) {
+      for (const [key, entry] of from.entries) if (entry.expiresAt <= t) remove(tenant, from, key, entry);
+    }
   }, sweepIntervalMs);
   // Sweeping is housekeeping: it must not keep the process alive.
   sweep.unref();
 
   return {
-    async get(key) {
-      const entry = entries.get(key);
-      if (entry === undefined) return undefined;
-      remove(key, entry);
-      if (entry.expiresAt <= now()) return undefined;
-      entries.set(key, entry);
-      bytes += entry.bytes;
+    async get(tenant, key) {
+      const from = shelves.get(tenant);
+      const entry = from?.entries.get(key);
+      if (from === undefined || entry === undefined) return undefined;
+      if (entry.expiresAt <= now()) {
+        remove(tenant, from, key, entry);
+        return undefined;
+      }
+      from.entries.delete(key);
+      from.entries.set(key, entry);
       return entry.value;
     },
-    async set(key, value, ttlSec) {
-      const old = entries.get(key);
-      if (old !== undefined) remove(key, old);
-      const entry = { value, expiresAt: now() + ttlSec * 1000, bytes: 2 * (key.length + value.length) };
-      entries.set(key, entry);
-      bytes += entry.bytes;
-      for (const [oldestKey, oldest] of entries) {
-        if (entries.size <= maxEntries && bytes <= maxBytes) break;
-        remove(oldestKey, oldest);
+    async set(tenant, key, value, ttlSec) {
+      const into = shelf(tenant);
+      const old = into.entries.get(key);
+      if (old !== undefined) {
+        into.entries.delete(key);
+        into.bytes -= old.bytes;
+      }
+      const entry = { value, expiresAt: now() + ttlSec * 1000, bytes: entryBytes(key, value) };
+      into.entries.set(key, entry);
+      into.bytes += entry.bytes;
+      const quota = opts.quota();
+      // Oldest first; the entry just written is the newest, and a write never evicts its own value.
+      for (const [oldestKey, oldest] of into.entries) {
+        if (oldestKey === key || (into.entries.size <= quota.entries && into.bytes <= quota.bytes)) break;
+        remove(tenant, into, oldestKey, oldest);
       }
     },
-    async delete(key) {
-      const entry = entries.get(key);
-      if (entry !== undefined) remove(key, entry);
+    async delete(tenant, key) {
+      const from = shelves.get(tenant);
+      const entry = from?.entries.get(key);
+      if (from !== undefined && entry !== undefined) remove(tenant, from, key, entry);
     },
     async close() {
       clearInterval(sweep);
-      entries.clear();
-      bytes = 0;
+      shelves.clear();
     },
   };
 }

@@ -7,15 +7,19 @@
 //   set(key, value, { ttlSec? })  → undefined; ttlSec defaults to DEFAULT_TTL_SEC
 //   delete(key)                   → undefined; deleting a missing key is not an error
 import { createMemoryBackend } from "./store-memory.js";
+import type { StoreQuota } from "./store-quota.js";
 import { createRedisBackend } from "./store-redis.js";
 import { CapabilityError, type Capability, type CapabilityCall } from "./types.js";
 
-/** Where the capability keeps its strings; keys arrive already namespaced, values serialized. */
+/**
+ * Where the capability keeps its strings; keys arrive already namespaced, values serialized. The
+ * tenant is passed apart so that a backend keeps each tenant within its own quota (store-quota.ts).
+ */
 export interface StoreBackend {
   /** Resolves undefined for a missing or expired key. */
-  get(key: string): Promise<string | undefined>;
-  set(key: string, value: string, ttlSec: number): Promise<void>;
-  delete(key: string): Promise<void>;
+  get(tenant: string, key: string): Promise<string | undefined>;
+  set(tenant: string, key: string, value: string, ttlSec: number): Promise<void>;
+  delete(tenant: string, key: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -24,13 +28,16 @@ export const DEFAULT_TTL_SEC = 86400;
 export const MAX_TTL_SEC = 30 * 86400;
 export const MAX_KEY_LENGTH = 256;
 
-/** The Redis backend when HOOKHOST_REDIS_URL is set (hosts behind a balancer share it), else memory. */
-export function createStoreBackend(env: NodeJS.ProcessEnv): StoreBackend {
+/**
+ * The Redis backend when HOOKHOST_REDIS_URL is set (hosts behind a balancer share it), else memory.
+ * `quota` is each tenant's share, read at every write.
+ */
+export function createStoreBackend(env: NodeJS.ProcessEnv, quota: () => StoreQuota): StoreBackend {
   const url = env.HOOKHOST_REDIS_URL;
-  if (url === undefined || url === "") return createMemoryBackend();
+  if (url === undefined || url === "") return createMemoryBackend({ quota });
   // The URL is not echoed: it may carry a password.
   if (!/^rediss?:\/\//.test(url)) throw new Error("HOOKHOST_REDIS_URL must start with redis:// or rediss://");
-  return createRedisBackend(url);
+  return createRedisBackend(url, { quota });
 }
 
 export function createStoreCapability(backend: StoreBackend): Capability {
@@ -38,7 +45,7 @@ export function createStoreCapability(backend: StoreBackend): Capability {
     async get(call, args) {
       checkArity("get", args, 1);
       const key = namespacedKey(call, args[0]);
-      const stored = await bounded(call, () => backend.get(key));
+      const stored = await bounded(call, () => backend.get(call.tenant, key));
       return stored === undefined ? undefined : JSON.parse(stored);
     },
     async set(call, args) {
@@ -46,13 +53,13 @@ export function createStoreCapability(backend: StoreBackend): Capability {
       const key = namespacedKey(call, args[0]);
       const value = serializeValue(args[1]);
       const ttlSec = readTtl(args[2]);
-      await bounded(call, () => backend.set(key, value, ttlSec));
+      await bounded(call, () => backend.set(call.tenant, key, value, ttlSec));
       return undefined;
     },
     async delete(call, args) {
       checkArity("delete", args, 1);
       const key = namespacedKey(call, args[0]);
-      await bounded(call, () => backend.delete(key));
+      await bounded(call, () => backend.delete(call.tenant, key));
       return undefined;
     },
   };
