@@ -1,5 +1,5 @@
 // ctx.records, ctx.http and ctx.store end to end: real host over HTTP, the connector's fixtures,
-// the two example plugins (plugins/record-to-mp3, plugins/bitrix-comment) copied into temp plugin
+// the two example plugins (examples/plugins/record-to-mp3, examples/plugins/bitrix-comment) copied into temp plugin
 // folders, a real encoder, a fake Bitrix24 portal and a real redis-server.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -14,7 +14,7 @@ import { loadPlugin } from "../core/discovery.js";
 import { eventually, fixture, pluginsDir, ROOT, startTestHost, statuses, type TestHost } from "./support.js";
 import { callLikeWav, writeSilentWav } from "./wav.js";
 
-const EXAMPLES = path.join(ROOT, "plugins");
+const EXAMPLES = path.join(ROOT, "examples", "plugins");
 
 /** Plugin files for pluginsDir(): an example folder copied as shipped, plugin.json fields replaced by `manifest`. */
 function example(name: string, manifest: Record<string, unknown>, folder = name): Record<string, string | object> {

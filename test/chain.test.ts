@@ -1,6 +1,7 @@
-// The chain (spec/hooks.md §6, §7) proven end to end: real plugin folders, the real host on
+// The chain (docs/hooks.md, "Chaining" and "Time") proven end to end: real plugin folders, the real host on
 // 127.0.0.1, the connector's fixtures posted over HTTP, the answer and x-hook-trace read back.
 import assert from "node:assert/strict";
+import { runChain } from "../core/chain.js";
 import { HOOK_NAMES, type HookName } from "../core/hooks.js";
 import { fixture, pluginsDir, startTestHost, statuses, type TestHost } from "./support.js";
 
@@ -250,7 +251,7 @@ describe("chain: which plugins run, in what order, with what ctx", () => {
   });
 });
 
-describe("chain: cancel()", () => {
+describe("chain: cancel() follows the tenant's connector version", () => {
   const CANCELLABLE: ReadonlySet<HookName> = new Set([
     "customize_activity",
     "customize_entity",
@@ -266,34 +267,68 @@ describe("chain: cancel()", () => {
       pluginsDir({
         ...everyHook("canceller", { priority: 10 }, `() => cancel("client asked")`),
         ...everyHook("after", { priority: 20 }, `() => null`),
-        // serves only `early`: its result comes before the cancel and must not survive it
-        ...everyHook("before", { priority: 5, tenants: ["early"] }, `() => ({ USER_ID: 14 })`, ["process_final_params"]),
+        // its result comes before the cancel and must not survive it
+        ...everyHook("before", { priority: 5, tenants: ["early", "early13"] }, `() => ({ USER_ID: 14 })`, ["process_final_params"]),
       }),
-      { tenants: { acme: {}, early: {} } },
+      {
+        tenants: {
+          // no version: 3.10, the documented one
+          acme: {},
+          v313: { connectorVersion: "3.13" },
+          v4: { connectorVersion: "4.0.1" },
+          early: { connectorVersion: "3.10" },
+          early13: { connectorVersion: "3.13" },
+        },
+      },
     );
   });
   after(() => host.close());
 
   for (const hook of HOOK_NAMES) {
     if (CANCELLABLE.has(hook)) {
-      it(`${hook}: cancel() answers {} and stops the chain`, async () => {
-        const answer = await host.post("acme", hook, fixture(hook));
-        assert.deepEqual(answer.body, { state: "success", data: {} });
-        assert.deepEqual(statuses(answer.trace), ["canceller;status=cancel"]);
-      });
-    } else {
-      it(`${hook}: cancel() is not allowed: invalid, and the chain goes on`, async () => {
+      it(`${hook}: under 3.10, cancel() answers the hook's default, stops the chain and says why in the trace`, async () => {
         const answer = await host.post("acme", hook, fixture(hook));
         assert.deepEqual(answer.body, { state: "success", data: defaultData(hook) });
-        assert.deepEqual(statuses(answer.trace), ["canceller;status=invalid", "after;status=skip"]);
+        assert.deepEqual(statuses(answer.trace), ["canceller;status=cancel"]);
+      });
+      it(`${hook}: from 3.13 on, cancel() answers {} and stops the chain`, async () => {
+        for (const tenant of ["v313", "v4"]) {
+          const answer = await host.post(tenant, hook, fixture(hook));
+          assert.deepEqual(answer.body, { state: "success", data: {} }, tenant);
+          assert.deepEqual(statuses(answer.trace), ["canceller;status=cancel"], tenant);
+        }
+      });
+    } else {
+      it(`${hook}: cancel() is not allowed under any version: invalid, and the chain goes on`, async () => {
+        for (const tenant of ["acme", "v313"]) {
+          const answer = await host.post(tenant, hook, fixture(hook));
+          assert.deepEqual(answer.body, { state: "success", data: defaultData(hook) }, tenant);
+          assert.deepEqual(statuses(answer.trace), ["canceller;status=invalid", "after;status=skip"], tenant);
+        }
       });
     }
   }
 
-  it("drops what earlier plugins had returned", async () => {
-    const answer = await host.post("early", "process_final_params", fixture("process_final_params"));
-    assert.deepEqual(answer.body, { state: "success", data: {} });
-    assert.deepEqual(statuses(answer.trace), ["before;status=ok", "canceller;status=cancel"]);
+  it("drops what earlier plugins had returned: the default under 3.10, {} under 3.13", async () => {
+    const old = await host.post("early", "process_final_params", fixture("process_final_params"));
+    assert.deepEqual(old.body, { state: "success", data: defaultData("process_final_params") });
+    assert.deepEqual(statuses(old.trace), ["before;status=ok", "canceller;status=cancel"]);
+    const current = await host.post("early13", "process_final_params", fixture("process_final_params"));
+    assert.deepEqual(current.body, { state: "success", data: {} });
+    assert.deepEqual(statuses(current.trace), ["before;status=ok", "canceller;status=cancel"]);
+  });
+
+  it("the 3.10 warning names the plugin, the version rule and the reason given (runChain, as hookhost run prints it)", async () => {
+    const input = fixture("process_registration_params");
+    const step = (reason: string) => ({ plugin: "p", timeoutMs: 1000, run: async () => ({ status: "cancel" as const, reason }) });
+    const old = await runChain("process_registration_params", input, [step("partner trunk")], { budgetMs: 2000, cancellation: false });
+    assert.equal(old.cancelled, false);
+    assert.equal(old.data.CRM_CREATE, 1);
+    assert.match(old.trace[0]!.error!, /cancel\(\) by p: the tenant's connector \(before 3\.13\) cannot skip the request, so the hook's default is answered \(reason given: partner trunk\)/);
+    assert.deepEqual(old.warnings, [old.trace[0]!.error]);
+    const current = await runChain("process_registration_params", input, [step("partner trunk")], { budgetMs: 2000, cancellation: true });
+    assert.deepEqual([current.cancelled, current.data, current.warnings], [true, {}, []]);
+    assert.equal(current.trace[0]!.error, "partner trunk");
   });
 });
 

@@ -177,10 +177,10 @@ describe("hookhost simulate", function () {
   const files: string[] = [];
   const sims: Record<string, any[]> = {};
 
-  // The shipped example plugins, copied, so the test never depends on anything written beside them.
+  // The example plugins, copied, so the test never depends on anything written beside them.
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "hookhost-sim-plugins-"));
-    cpSync(join(ROOT, "plugins"), dir, { recursive: true });
+    cpSync(join(ROOT, "examples", "plugins"), dir, { recursive: true });
     const names = ["answered-inbound", "transferred", "missed", "click-to-call"];
     const runs = await Promise.all(names.map((n) => hookhost(["simulate", join(CALLS, `${n}.json`), "--tenant", "default", "--plugins", dir, "--json"])));
     runs.forEach((ran, i) => {
@@ -326,7 +326,7 @@ describe("simulate's connector model (in process, plugins faked)", () => {
   const hooksAnswering =
     (answers: Partial<Record<HookName, (input: Record<string, unknown>) => ChainResult>> = {}): RunHook =>
     async (hook, input) =>
-      answers[hook]?.(input) ?? runChain(hook, input, []);
+      answers[hook]?.(input) ?? runChain(hook, input, [], { budgetMs: 1000, cancellation: false });
   const cancelled = (): ChainResult => ({ data: {}, trace: [{ plugin: "p", status: "cancel", ms: 0 }], cancelled: true, warnings: [] });
 
   it("an unanswered outgoing call is finished 304 for its caller and gets a task", async () => {
