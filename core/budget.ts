@@ -8,7 +8,7 @@ import { rules, type HookName } from "./hooks.js";
 /** Sent by the shim: how long it waits for the whole answer, in ms. */
 export const CALLER_WAIT_HEADER = "x-hookhost-wait-ms";
 /** What the answer's way back may take: serialising it, the network, the shim printing it. */
-export const RETURN_MARGIN_MS = 200;
+export const RETURN_MARGIN_MS = 300;
 
 /** The budget for one chain: the configured one, cut to the caller's wait less the way back. */
 export function chainBudgetMs(hook: HookName, budgets: HostConfig["budgets"], callerWaitMs?: number): number {

@@ -2,6 +2,8 @@
 // 127.0.0.1, the connector's fixtures posted over HTTP, the answer and x-hook-trace read back.
 import assert from "node:assert/strict";
 import { runChain } from "../core/chain.js";
+import { hostConfigSchema } from "../core/config.js";
+import { cancelsRequests } from "../core/connector-version.js";
 import { HOOK_NAMES, type HookName } from "../core/hooks.js";
 import { fixture, pluginsDir, startTestHost, statuses, type TestHost } from "./support.js";
 
@@ -316,6 +318,19 @@ describe("chain: cancel() follows the tenant's connector version", () => {
     const current = await host.post("early13", "process_final_params", fixture("process_final_params"));
     assert.deepEqual(current.body, { state: "success", data: {} });
     assert.deepEqual(statuses(current.trace), ["before;status=ok", "canceller;status=cancel"]);
+  });
+
+  it("connectorVersion: 3.10 unless set; a version before 3.10, or not a version, is refused by name", () => {
+    assert.equal(hostConfigSchema.parse({ tenants: { a: {} } }).tenants.a!.connectorVersion, "3.10");
+    for (const [version, cancels] of [["3.10", false], ["3.12.9", false], ["3.13", true], ["3.13.0", true], ["3.20", true], ["4.0", true]] as const) {
+      assert.equal(cancelsRequests(hostConfigSchema.parse({ tenants: { a: { connectorVersion: version } } }).tenants.a!.connectorVersion), cancels, version);
+    }
+    for (const [bad, message] of [["3.9", /3\.10 and later/], ["2.13.0", /3\.10 and later/], ["3.x", /e\.g\. "3\.10"/], ["", /e\.g\. "3\.10"/], [3.13, /expected string/]] as const) {
+      const r = hostConfigSchema.safeParse({ tenants: { a: { connectorVersion: bad } } });
+      assert.equal(r.success, false, String(bad));
+      assert.deepEqual(r.error!.issues[0]!.path, ["tenants", "a", "connectorVersion"]);
+      assert.match(r.error!.issues[0]!.message, message);
+    }
   });
 
   it("the 3.10 warning names the plugin, the version rule and the reason given (runChain, as hookhost run prints it)", async () => {

@@ -222,7 +222,7 @@ class Connector {
       return;
     }
     const d = step.data;
-    const createAllowed = d.CRM_CREATE === 1 || d.CRM_CREATE === true;
+    const createAllowed = d.CRM_CREATE === 1; // final shaping has made a true 1
     const registration = this.bindRegistration(this.record.crm.callId ?? callIdFor(this.call), createAllowed);
     const entity = this.known.entity;
     const what = entity
