@@ -31,7 +31,7 @@ const hookBudgets = Object.fromEntries(
 
 export const hostConfigSchema = z.strictObject({
   tenants: z.record(idSchema, tenantSchema).default({}),
-  // Per-hook run limits; a hook not named falls back to `default`, then to spec §7's recommendation.
+  // Per-hook run limits; a hook not named falls back to `default`, then to the hook's own (docs/hooks.md, "Time").
   timeouts: z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookTimeouts }).default({}),
   // `default` applies to every hook but process_record_file_path, whose budget is 9000 ms at most.
   budgets: z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookBudgets }).default({}),

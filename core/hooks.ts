@@ -27,7 +27,7 @@ export function isHookName(s: string): s is HookName {
   return hookNameSet.has(s);
 }
 
-// ---- Shapes the connector documents (§5). Types only: hookhost checks these as "an object"
+// ---- Shapes the connector documents (docs/hooks.md, "call_full"). Types only: hookhost checks these as "an object"
 // and never deeper, so a connector that changes them does not break every call.
 
 export type Stage = "conversation_requested" | "conversation_accepted" | "conversation_ended" | "call_ended";
@@ -102,7 +102,7 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
-/** An object checked as an object only (§3), typed as the documented shape T for plugin authors. */
+/** An object checked as an object only, typed as the documented shape T for plugin authors. */
 function objectOf<T extends object>(typeName: string) {
   return z
     .custom<T>(isPlainObject, {
@@ -122,7 +122,7 @@ const flag = z.union([z.literal(0), z.literal(1), z.boolean()], {
 const callFull = objectOf<CallFull>("CallFull");
 const callStage = z.string(); // any string: a connector adding a stage must not get 422 on every call
 
-// ---- Input schemas (§3 required fields; loose: unknown fields pass through)
+// ---- Input schemas (the required fields; loose: unknown fields pass through)
 
 const customizeActivityInput = z.looseObject({ activity: objectOf<Activity>("Activity"), call_full: callFull });
 const customizeEntityInput = z.looseObject({ call_full: callFull });

@@ -16,7 +16,7 @@ function everyHook(folder: string, manifest: object, fn: string, hooks: readonly
   return files;
 }
 
-/** What the connector gets back for this hook's fixture when no plugin runs (spec §6, last column). */
+/** What the connector gets back for this hook's fixture when no plugin runs (docs/hooks.md, each hook's "Default"). */
 function defaultData(hook: HookName): Obj {
   const f = fixture(hook);
   switch (hook) {
@@ -53,7 +53,7 @@ function defaultData(hook: HookName): Obj {
 /**
  * Two plugins per hook: `first` (priority 10) and `second` (priority 20). `second` reports what
  * it was given (in a `seen` key, in the value it builds, or by throwing when it was wrong), so the
- * answer shows both the fold and the `input` view of spec §6.
+ * answer shows both the fold and the `input` view (docs/hooks.md, "Chaining").
  */
 interface ChainCase {
   first: string;
@@ -139,7 +139,7 @@ const CASES: { [H in HookName]: ChainCase } = {
   },
 };
 
-describe("chain: every hook's default and two-plugin fold (spec §6)", () => {
+describe("chain: every hook's default and two-plugin fold", () => {
   let host: TestHost;
   before(async () => {
     // Names sort opposite to priorities: the trace order below is the priority order.
@@ -415,7 +415,7 @@ describe("chain: plugins that return nothing, throw, or return the wrong thing",
   });
 });
 
-describe("chain: time limits (spec §7)", () => {
+describe("chain: time limits", () => {
   /** Plain JS that keeps the CPU for `ms` (a plugin doing real work, not awaiting). */
   const busy = (ms: number, result: string) => `() => { const end = Date.now() + ${ms}; while (Date.now() < end) {} return ${result}; }`;
 
@@ -491,7 +491,7 @@ describe("chain: time limits (spec §7)", () => {
     }
   });
 
-  it("without any configured limit, spec §7's recommendation applies", async function () {
+  it("without any configured limit, the hook's own limit applies", async function () {
     this.timeout(10_000);
     const work = busy(1300, `{}`);
     const host = await startTestHost(pluginsDir(everyHook("worker", {}, work, ["customize_autodistribution", "process_final_params"])));

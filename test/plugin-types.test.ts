@@ -134,7 +134,7 @@ describe("plugins.d.ts", function () {
       });
     }
 
-    it("cancel() compiles exactly for the hooks whose chain rule allows it (spec/hooks.md §6)", () => {
+    it("cancel() compiles exactly for the hooks whose chain rule allows it (docs/hooks.md)", () => {
       const refused = new Set(diagnostics.filter((d) => d.file.startsWith("cancels/")).map((d) => d.file.slice("cancels/".length, -".ts".length)));
       for (const hook of HOOK_NAMES) {
         assert.equal(refused.has(hook), !rules[hook].cancellable, `${hook}: cancellable is ${rules[hook].cancellable}\n${output}`);
