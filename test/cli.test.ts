@@ -291,13 +291,30 @@ describe("hookhost simulate", function () {
     }
   });
 
-  it("a cancelled registration is retried at the next ring; a call never registered is not finished", async () => {
+  it("connector 3.10: a cancel() registers the call as if no plugin had run, and says so", async () => {
     const cancelling = pluginsDir({
       "no-register/plugin.json": {},
       "no-register/process_registration_params.ts": 'export default defineHook("process_registration_params", () => cancel("not today"));\n',
     });
     files.push(cancelling);
     const ran = await hookhost(["simulate", join(CALLS, "missed.json"), "--plugins", cancelling, "--json"]);
+    assert.equal(ran.code, 0, ran.stderr);
+    const steps = JSON.parse(ran.stdout) as any[];
+    const registrations = steps.filter((s) => s.hook === "process_registration_params");
+    assert.deepEqual(registrations.map((s) => [s.conversation, s.cancelled, s.trace[0].status]), [["201", false, "cancel"]]);
+    assert.match(registrations[0].trace[0].error, /before 3\.13\) cannot skip the request, so the hook's default is answered \(reason given: not today\)/);
+    assert.match(registrations[0].action, /^registers the call/);
+    assert.ok(hooks(steps).includes("process_final_params"));
+  });
+
+  it("connector 3.13: a cancelled registration is retried at the next ring; a call never registered is not finished", async () => {
+    const cancelling = pluginsDir({
+      "no-register/plugin.json": {},
+      "no-register/process_registration_params.ts": 'export default defineHook("process_registration_params", () => cancel("not today"));\n',
+    });
+    const config = tempFile("hookhost.json", { tenants: { v313: { connectorVersion: "3.13" } } });
+    files.push(cancelling, config.dir);
+    const ran = await hookhost(["simulate", join(CALLS, "missed.json"), "--plugins", cancelling, "--config", config.path, "--tenant", "v313", "--json"]);
     assert.equal(ran.code, 0, ran.stderr);
     const steps = JSON.parse(ran.stdout) as any[];
     const registrations = steps.filter((s) => s.hook === "process_registration_params");
