@@ -1,4 +1,4 @@
-import { dataSchemas, rules, RECORD_CHAIN_BUDGET_MS, type HookName } from "./hooks.js";
+import { dataSchemas, rules, type HookName } from "./hooks.js";
 import { formatIssues } from "./names.js";
 import type { RunOutcome } from "../sandbox/index.js";
 
@@ -28,47 +28,63 @@ export interface ChainResult {
   data: Data;
   trace: TraceEntry[];
   cancelled: boolean;
-  /** what final shaping changed that an operator should know (spec §6) */
+  /** what an operator should know: what final shaping changed, a cancel() the connector cannot honour */
   warnings: string[];
 }
 
+export interface ChainOptions {
+  /** ms the whole chain may take, from `started`; each plugin's own limit is cut to what is left */
+  budgetMs: number;
+  /** whether the tenant's connector skips the CRM request on an empty answer (3.13 and later) */
+  cancellation: boolean;
+  started?: number;
+}
+
 /**
- * The one fold every hook goes through (spec/hooks.md §6): the hook's rule says how a result is
- * applied, what the next plugin sees, and when to stop; the steps arrive in priority order.
+ * The one fold every hook goes through (docs/hooks.md, "Chaining"): the hook's rule says how a
+ * result is applied, what the next plugin sees, and when to stop; the steps arrive in priority order.
  */
-export async function runChain(hook: HookName, input: Data, steps: ChainStep[], started = Date.now()): Promise<ChainResult> {
+export async function runChain(hook: HookName, input: Data, steps: ChainStep[], options: ChainOptions): Promise<ChainResult> {
   const rule = rules[hook];
-  // The record hook shares one budget across the whole chain (§7); others limit each run alone.
-  const chainEnd = hook === "process_record_file_path" ? started + RECORD_CHAIN_BUDGET_MS : Infinity;
+  const chainEnd = (options.started ?? Date.now()) + options.budgetMs;
   let data = rule.initial(input);
   const trace: TraceEntry[] = [];
   for (const step of steps) {
     if (rule.stops(data)) break;
     const begin = Date.now();
     if (begin >= chainEnd) {
-      trace.push({ plugin: step.plugin, status: "timeout", ms: 0, error: "the chain's time budget was spent before this plugin" });
+      trace.push({ plugin: step.plugin, status: "timeout", ms: 0, error: `the hook's time budget (${options.budgetMs} ms) was spent before this plugin` });
       continue;
     }
     const outcome = await step.run(input, rule.overlay(data), data, Math.min(begin + step.timeoutMs, chainEnd));
     const ms = Date.now() - begin;
     switch (outcome.status) {
       case "ok": {
+        // The checked value, not the raw one: documented forms (0/1, string ids, flat params) are what folds.
         const checked = dataSchemas[hook].safeParse(outcome.value);
         if (!checked.success) {
           trace.push({ plugin: step.plugin, status: "invalid", ms, error: `result does not match ${hook}'s data: ${formatIssues(checked.error).join("; ")}` });
           break;
         }
-        data = rule.fold(data, outcome.value as Data);
+        data = rule.fold(data, checked.data as Data);
         trace.push({ plugin: step.plugin, status: "ok", ms });
         break;
       }
-      case "cancel":
+      case "cancel": {
         if (!rule.cancellable) {
           trace.push({ plugin: step.plugin, status: "invalid", ms, error: `cancel() is not allowed for ${hook}` });
           break;
         }
+        if (!options.cancellation) {
+          // Before 3.13 an empty answer is not a cancellation: it would read as "change nothing", or
+          // as a finish with no parameters. The nearest honest answer is the hook's default.
+          const warning = `cancel() by ${step.plugin}: the tenant's connector (before 3.13) cannot skip the request, so the hook's default is answered${outcome.reason ? ` (reason given: ${outcome.reason})` : ""}`;
+          trace.push({ plugin: step.plugin, status: "cancel", ms, error: warning });
+          return { data: rule.finalize(rule.initial(input)), trace, cancelled: false, warnings: [warning] };
+        }
         trace.push({ plugin: step.plugin, status: "cancel", ms, error: outcome.reason || undefined });
         return { data: {}, trace, cancelled: true, warnings: [] };
+      }
       case "skip":
         trace.push({ plugin: step.plugin, status: "skip", ms });
         break;
@@ -77,12 +93,12 @@ export async function runChain(hook: HookName, input: Data, steps: ChainStep[], 
     }
   }
   const final = rule.finalize(data);
-  // Asterisk shows at most 20 characters of a CallerID name: the cut is made, and said (§6).
+  // Asterisk shows at most 20 characters of a CallerID name: the cut is made, and said.
   const cut = hook === "customize_autodistribution" && typeof data.name === "string" && final.name !== data.name;
   return { data: final, trace, cancelled: false, warnings: cut ? [`name cut to 20 characters: "${String(data.name)}" → "${String(final.name)}"`] : [] };
 }
 
-/** The `x-hook-trace` header (CONTRACT §4). */
+/** The `x-hook-trace` header. */
 export function traceHeader(trace: TraceEntry[]): string {
   return trace.map((t) => `${t.plugin};status=${t.status};ms=${t.ms}`).join(",");
 }

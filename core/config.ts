@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { isIP } from "node:net";
 import { z } from "zod";
-import { HOOK_NAMES, type HookName } from "./hooks.js";
+import { connectorVersionSchema, DEFAULT_CONNECTOR_VERSION } from "./connector-version.js";
+import { HOOK_NAMES, RECORD_CHAIN_BUDGET_MS, type HookName } from "./hooks.js";
 import { readJsonFile } from "./json-file.js";
 import { formatIssues, idSchema } from "./names.js";
 
@@ -10,6 +11,10 @@ const tenantSchema = z.strictObject({
   token: z.string().min(1).optional(),
   tokenSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex characters (a SHA-256 digest)").optional(),
   recordsDir: z.string().min(1).optional(),
+  /** the stock mp3 conversion of process_record_file_path (it needs a recordsDir) */
+  convertRecords: z.boolean().default(true),
+  /** what an empty answer means to the tenant's connector: cancellation came in 3.13 */
+  connectorVersion: connectorVersionSchema.default(DEFAULT_CONNECTOR_VERSION),
   /** per-plugin overrides of the plugin's own `config`, keyed by plugin name */
   config: z.record(idSchema, z.record(z.string(), z.unknown())).default({}),
 }).refine((t) => !(t.token && t.tokenSha256), { message: "give either token or tokenSha256, not both" });
@@ -19,10 +24,17 @@ const hookTimeouts = Object.fromEntries(HOOK_NAMES.map((h) => [h, z.int().min(1)
   z.ZodOptional<z.ZodInt>
 >;
 
+// The whole chain's time per hook (docs/hooks.md, "Time"); the record hook's can only be lowered.
+const hookBudgets = Object.fromEntries(
+  HOOK_NAMES.map((h) => [h, z.int().min(1).max(h === "process_record_file_path" ? RECORD_CHAIN_BUDGET_MS : 60_000).optional()]),
+) as Record<HookName, z.ZodOptional<z.ZodInt>>;
+
 export const hostConfigSchema = z.strictObject({
   tenants: z.record(idSchema, tenantSchema).default({}),
-  // Per-hook run limits; a hook not named falls back to `default`, then to spec §7's recommendation.
+  // Per-hook run limits; a hook not named falls back to `default`, then to the hook's own (docs/hooks.md, "Time").
   timeouts: z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookTimeouts }).default({}),
+  // `default` applies to every hook but process_record_file_path, whose budget is 9000 ms at most.
+  budgets: z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookBudgets }).default({}),
   memoryMb: z.int().min(8).max(4096).default(64),
   bodyLimitKb: z.int().min(1).max(64 * 1024).default(1024),
   // A used sandbox costs about 1–2 MB of host memory (PERF-NOTES); 1000 of them stay well inside 2 GiB.
@@ -56,12 +68,20 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Where Asterisk's MixMonitor writes call recordings by default (its `monitor` spool). Used only for
+ * the default tenant, which exists only without a config file and only on a loopback address: the
+ * connector calling it runs on this machine, so the paths it sends are paths of this file system.
+ */
+export const DEFAULT_RECORDS_DIR = "/var/spool/asterisk/monitor";
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().min(1).default("127.0.0.1"),
   HOOKHOST_PLUGINS: z.string().min(1).default("./plugins"),
   HOOKHOST_CONFIG: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(["error", "warn", "info", "debug"]).default("info"),
+  HOOKHOST_RECORDS_DIR: z.string().min(1).default(DEFAULT_RECORDS_DIR),
 });
 
 /** The tenant served when no config file names any: token-less, so loopback only. */
@@ -74,7 +94,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
   const configFile = e.HOOKHOST_CONFIG ? resolve(cwd, e.HOOKHOST_CONFIG) : existsSync(resolve(cwd, "hookhost.json")) ? resolve(cwd, "hookhost.json") : undefined;
   const config = configFile ? readConfigFile(configFile) : hostConfigSchema.parse({});
   const settings: Settings = { port: e.PORT, host: e.HOST, pluginsDir: resolve(cwd, e.HOOKHOST_PLUGINS), configFile, logLevel: e.LOG_LEVEL, config };
-  if (!configFile) config.tenants[DEFAULT_TENANT] = { config: {} };
+  if (!configFile) config.tenants[DEFAULT_TENANT] = tenantSchema.parse({ recordsDir: e.HOOKHOST_RECORDS_DIR });
   if (hasTokenlessTenant(config) && !isLoopback(settings.host)) {
     throw new ConfigError("the environment", [`HOST: ${settings.host} is not a loopback address, but a tenant has no token; bind 127.0.0.1 or ::1, or give every tenant a token in ${configFile ?? "hookhost.json"}`]);
   }

@@ -25,6 +25,8 @@ export function typeOf(schema: z.ZodType): string {
       return (def.options as z.ZodType[]).map(typeOf).join(" \\| ");
     case "literal":
       return (def.values as unknown[]).map((v) => JSON.stringify(v)).join(" \\| ");
+    case "pipe": // a value converted before the check (true → 1, 304 → "304"): the checked form is the type
+      return typeOf(def.out);
     case "array":
       return `${typeOf(def.element)}[]`;
     case "record":
@@ -37,12 +39,12 @@ export function typeOf(schema: z.ZodType): string {
 export function hookTable(): string {
   const rows = HOOK_NAMES.map((hook) => {
     const rule = rules[hook];
-    return `| \`${hook}\` | ${rule.kind} | \`${typeOf(inputSchemas[hook])}\` | \`${typeOf(dataSchemas[hook])}\` | ${rule.cancellable ? "yes" : "no"} | ${rule.defaultTimeoutMs} |`;
+    return `| \`${hook}\` | ${rule.kind} | \`${typeOf(inputSchemas[hook])}\` | \`${typeOf(dataSchemas[hook])}\` | ${rule.cancellable ? "yes" : "no"} | ${rule.defaultTimeoutMs} | ${rule.budgetMs} |`;
   });
   return [
     TABLE_START,
-    "| hook | kind | input (required unless `?`; `…` = more fields pass through) | data one plugin returns | `cancel()` | default limit, ms |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| hook | kind | input (required unless `?`; `…` = more fields pass through) | data one plugin returns | `cancel()` (3.13+) | plugin limit, ms | chain budget, ms |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
     ...rows,
     TABLE_END,
   ].join("\n");

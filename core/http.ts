@@ -1,6 +1,8 @@
 import Koa from "koa";
 import { randomUUID } from "node:crypto";
+import { callerWaitMs, CALLER_WAIT_HEADER, chainBudgetMs } from "./budget.js";
 import { runChain, traceHeader } from "./chain.js";
+import { cancelsRequests } from "./connector-version.js";
 import { HttpError } from "./errors.js";
 import { inputSchemas, isHookName } from "./hooks.js";
 import type { HostConfig } from "./config.js";
@@ -39,6 +41,7 @@ export function createApp(deps: AppDeps): Koa {
     } catch (e) {
       const error = e instanceof HttpError ? e : new HttpError(500, "internal", "internal error");
       if (!(e instanceof HttpError)) deps.logger.error("request failed", { requestId, path: ctx.path, error: e instanceof Error ? e.stack : String(e) });
+      if (error.status === 401) deps.metrics.unauthorized(routeClass(ctx.path));
       ctx.status = error.status;
       ctx.body = { state: "error", error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
     }
@@ -93,8 +96,9 @@ export function createApp(deps: AppDeps): Koa {
       throw new HttpError(422, "invalid_input", `input does not match ${hook}: ${formatIssues(parsed.error).join("; ")}`, parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));
     }
     // The scripts get the input exactly as sent (unknown fields included), not zod's copy.
+    const budgetMs = chainBudgetMs(hook, deps.config().budgets, callerWaitMs(ctx.get(CALLER_WAIT_HEADER) || undefined));
     const lease = deps.registry.acquire(tenant, hook, ctx.state.requestId);
-    const result = await runChain(hook, body, lease.steps).finally(lease.release);
+    const result = await runChain(hook, body, lease.steps, { budgetMs, cancellation: cancelsRequests(tenant.connectorVersion) }).finally(lease.release);
     for (const t of result.trace) {
       deps.metrics.pluginRun(t.plugin, hook, t.status, t.ms / 1000);
       if (t.status !== "ok" && t.status !== "skip" && t.status !== "cancel") {
@@ -113,6 +117,13 @@ export function createApp(deps: AppDeps): Koa {
 function metricsOpen(deps: AppDeps): boolean {
   const config = deps.config();
   return config.metricsPublic || (!config.adminToken && deps.loopback);
+}
+
+/** The kind of route a refused request was for: few label values, whatever the path. */
+function routeClass(path: string): "hook" | "plugins" | "metrics" | "other" {
+  if (HOOK_ROUTE.test(path)) return "hook";
+  if (STATUS_ROUTE.test(path)) return "plugins";
+  return path === "/metrics" ? "metrics" : "other";
 }
 
 function safeDecode(segment: string): string {

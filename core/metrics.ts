@@ -24,6 +24,7 @@ export class Metrics {
     buckets: SECONDS,
     registers: [this.registry],
   });
+  private readonly refused = new client.Counter({ name: "hookhost_unauthorized_total", help: "Requests answered 401 (unknown tenant, missing or wrong token), by route", labelNames: ["route"], registers: [this.registry] });
   private readonly reloads = new client.Counter({ name: "hookhost_reloads_total", help: "Plugin folder and config reloads", labelNames: ["kind"], registers: [this.registry] });
   private readonly reloadFailures = new client.Counter({ name: "hookhost_reload_failures_total", help: "Reloads that kept the last good version", labelNames: ["kind"], registers: [this.registry] });
 
@@ -59,6 +60,11 @@ export class Metrics {
   pluginRun(plugin: string, hook: string, outcome: TraceStatus, seconds: number): void {
     this.runs.inc({ plugin, hook, outcome });
     this.runSeconds.observe({ plugin, hook, outcome }, seconds);
+  }
+
+  /** A 401: a connector (or its shim) with a wrong token or tenant shows up here, not only in its own log. */
+  unauthorized(route: "hook" | "plugins" | "metrics" | "other"): void {
+    this.refused.inc({ route });
   }
 
   reload(kind: "plugin" | "config", ok: boolean): void {

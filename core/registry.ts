@@ -5,6 +5,7 @@ import { LOAD_TIMEOUT_MS, sortByPriority, type FolderResult, type LoadedPlugin }
 import type { HookName } from "./hooks.js";
 import { rules } from "./hooks.js";
 import type { Logger } from "./log.js";
+import { stockRecordStep } from "./stock-record.js";
 import type { Tenant } from "./tenants.js";
 import { Sandbox, type Capability, type MemoryReading } from "../sandbox/index.js";
 
@@ -152,7 +153,7 @@ export class Registry {
     return out;
   }
 
-  /** The chain of one request: every plugin serving the tenant that implements the hook, held until release(). */
+  /** The chain of one request: every plugin serving the tenant that implements the hook, held until release(); the stock conversion last. */
   acquire(tenant: Tenant, hook: HookName, requestId: string): Lease {
     const chain = this.servingTenant(tenant.id).filter((p) => p.hooks.includes(hook));
     const held = chain.map((plugin) => this.instance(plugin, tenant));
@@ -180,6 +181,9 @@ export class Registry {
         },
       };
     });
+    // After the plugins, on the path they left: what a stock connector does with the recording.
+    const stock = hook === "process_record_file_path" ? stockRecordStep(tenant, this.options.capabilities.records) : undefined;
+    if (stock) steps.push(stock);
     let released = false;
     return {
       steps,

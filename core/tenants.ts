@@ -6,6 +6,9 @@ export interface Tenant {
   /** SHA-256 of the token; undefined for a token-less tenant */
   tokenDigest?: Buffer;
   recordsDir?: string;
+  /** the stock mp3 conversion of process_record_file_path */
+  convertRecords: boolean;
+  connectorVersion: string;
   config: TenantConfig["config"];
 }
 
@@ -21,7 +24,7 @@ export class Tenants {
     this.byId = new Map(
       Object.entries(config.tenants).map(([id, t]) => [
         id,
-        { id, tokenDigest: t.token ? sha256(t.token) : t.tokenSha256 ? Buffer.from(t.tokenSha256, "hex") : undefined, recordsDir: t.recordsDir, config: t.config },
+        { id, tokenDigest: t.token ? sha256(t.token) : t.tokenSha256 ? Buffer.from(t.tokenSha256, "hex") : undefined, recordsDir: t.recordsDir, convertRecords: t.convertRecords, connectorVersion: t.connectorVersion, config: t.config },
       ]),
     );
     this.adminDigest = config.adminToken ? sha256(config.adminToken) : undefined;

@@ -1,5 +1,5 @@
 // ctx.records, ctx.http and ctx.store end to end: real host over HTTP, the connector's fixtures,
-// the two example plugins (plugins/record-to-mp3, plugins/bitrix-comment) copied into temp plugin
+// the two example plugins (examples/plugins/record-to-mp3, examples/plugins/bitrix-comment) copied into temp plugin
 // folders, a real encoder, a fake Bitrix24 portal and a real redis-server.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -14,7 +14,7 @@ import { loadPlugin } from "../core/discovery.js";
 import { eventually, fixture, pluginsDir, ROOT, startTestHost, statuses, type TestHost } from "./support.js";
 import { callLikeWav, writeSilentWav } from "./wav.js";
 
-const EXAMPLES = path.join(ROOT, "plugins");
+const EXAMPLES = path.join(ROOT, "examples", "plugins");
 
 /** Plugin files for pluginsDir(): an example folder copied as shipped, plugin.json fields replaced by `manifest`. */
 function example(name: string, manifest: Record<string, unknown>, folder = name): Record<string, string | object> {
@@ -102,7 +102,8 @@ describe("capabilities through the host", function () {
         ...PLAIN,
       });
       host = await startTestHost(dir, {
-        tenants: { acme: { recordsDir }, long: { recordsDir: longDir } },
+        // the plugin's own conversion is under test here, not the host's stock one (test/record-stock.test.ts)
+        tenants: { acme: { recordsDir, convertRecords: false }, long: { recordsDir: longDir, convertRecords: false } },
       });
     });
 
@@ -125,7 +126,7 @@ describe("capabilities through the host", function () {
       assert.deepEqual(fs.readdirSync(recordsDir).filter((f) => f.startsWith(".")), [], "a temporary file was left behind");
     });
 
-    it("record-to-mp3 converts every .wav root key; a path it may not convert keeps its value", async () => {
+    it("record-to-mp3 converts every .wav root key it may; the answer holds the path, not the input's other fields", async () => {
       const outside = path.join(outsideDir, "secret.wav");
       const input = {
         ...fixture("process_record_file_path"),
@@ -135,7 +136,8 @@ describe("capabilities through the host", function () {
       };
       const answer = await host.post("acme", "process_record_file_path", input);
       assert.deepEqual(statuses(answer.trace), ["record-to-mp3;status=ok"]);
-      assert.deepEqual(answer.body.data, { file_path: path.join(recordsDir, "second.mp3"), file_path_out: outside, note: "not a recording" });
+      // file_path_out is outside recordsDir: not converted, and like note not echoed (docs/hooks.md)
+      assert.deepEqual(answer.body.data, { file_path: path.join(recordsDir, "second.mp3") });
       assert.deepEqual(fs.readdirSync(outsideDir), ["secret.wav"]);
     });
 

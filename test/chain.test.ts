@@ -1,6 +1,9 @@
-// The chain (spec/hooks.md §6, §7) proven end to end: real plugin folders, the real host on
+// The chain (docs/hooks.md, "Chaining" and "Time") proven end to end: real plugin folders, the real host on
 // 127.0.0.1, the connector's fixtures posted over HTTP, the answer and x-hook-trace read back.
 import assert from "node:assert/strict";
+import { runChain } from "../core/chain.js";
+import { hostConfigSchema } from "../core/config.js";
+import { cancelsRequests } from "../core/connector-version.js";
 import { HOOK_NAMES, type HookName } from "../core/hooks.js";
 import { fixture, pluginsDir, startTestHost, statuses, type TestHost } from "./support.js";
 
@@ -13,7 +16,7 @@ function everyHook(folder: string, manifest: object, fn: string, hooks: readonly
   return files;
 }
 
-/** What the connector gets back for this hook's fixture when no plugin runs (spec §6, last column). */
+/** What the connector gets back for this hook's fixture when no plugin runs (docs/hooks.md, each hook's "Default"). */
 function defaultData(hook: HookName): Obj {
   const f = fixture(hook);
   switch (hook) {
@@ -50,7 +53,7 @@ function defaultData(hook: HookName): Obj {
 /**
  * Two plugins per hook: `first` (priority 10) and `second` (priority 20). `second` reports what
  * it was given (in a `seen` key, in the value it builds, or by throwing when it was wrong), so the
- * answer shows both the fold and the `input` view of spec §6.
+ * answer shows both the fold and the `input` view (docs/hooks.md, "Chaining").
  */
 interface ChainCase {
   first: string;
@@ -136,7 +139,7 @@ const CASES: { [H in HookName]: ChainCase } = {
   },
 };
 
-describe("chain: every hook's default and two-plugin fold (spec §6)", () => {
+describe("chain: every hook's default and two-plugin fold", () => {
   let host: TestHost;
   before(async () => {
     // Names sort opposite to priorities: the trace order below is the priority order.
@@ -250,7 +253,7 @@ describe("chain: which plugins run, in what order, with what ctx", () => {
   });
 });
 
-describe("chain: cancel()", () => {
+describe("chain: cancel() follows the tenant's connector version", () => {
   const CANCELLABLE: ReadonlySet<HookName> = new Set([
     "customize_activity",
     "customize_entity",
@@ -266,34 +269,81 @@ describe("chain: cancel()", () => {
       pluginsDir({
         ...everyHook("canceller", { priority: 10 }, `() => cancel("client asked")`),
         ...everyHook("after", { priority: 20 }, `() => null`),
-        // serves only `early`: its result comes before the cancel and must not survive it
-        ...everyHook("before", { priority: 5, tenants: ["early"] }, `() => ({ USER_ID: 14 })`, ["process_final_params"]),
+        // its result comes before the cancel and must not survive it
+        ...everyHook("before", { priority: 5, tenants: ["early", "early13"] }, `() => ({ USER_ID: 14 })`, ["process_final_params"]),
       }),
-      { tenants: { acme: {}, early: {} } },
+      {
+        tenants: {
+          // no version: 3.10, the documented one
+          acme: {},
+          v313: { connectorVersion: "3.13" },
+          v4: { connectorVersion: "4.0.1" },
+          early: { connectorVersion: "3.10" },
+          early13: { connectorVersion: "3.13" },
+        },
+      },
     );
   });
   after(() => host.close());
 
   for (const hook of HOOK_NAMES) {
     if (CANCELLABLE.has(hook)) {
-      it(`${hook}: cancel() answers {} and stops the chain`, async () => {
-        const answer = await host.post("acme", hook, fixture(hook));
-        assert.deepEqual(answer.body, { state: "success", data: {} });
-        assert.deepEqual(statuses(answer.trace), ["canceller;status=cancel"]);
-      });
-    } else {
-      it(`${hook}: cancel() is not allowed: invalid, and the chain goes on`, async () => {
+      it(`${hook}: under 3.10, cancel() answers the hook's default, stops the chain and says why in the trace`, async () => {
         const answer = await host.post("acme", hook, fixture(hook));
         assert.deepEqual(answer.body, { state: "success", data: defaultData(hook) });
-        assert.deepEqual(statuses(answer.trace), ["canceller;status=invalid", "after;status=skip"]);
+        assert.deepEqual(statuses(answer.trace), ["canceller;status=cancel"]);
+      });
+      it(`${hook}: from 3.13 on, cancel() answers {} and stops the chain`, async () => {
+        for (const tenant of ["v313", "v4"]) {
+          const answer = await host.post(tenant, hook, fixture(hook));
+          assert.deepEqual(answer.body, { state: "success", data: {} }, tenant);
+          assert.deepEqual(statuses(answer.trace), ["canceller;status=cancel"], tenant);
+        }
+      });
+    } else {
+      it(`${hook}: cancel() is not allowed under any version: invalid, and the chain goes on`, async () => {
+        for (const tenant of ["acme", "v313"]) {
+          const answer = await host.post(tenant, hook, fixture(hook));
+          assert.deepEqual(answer.body, { state: "success", data: defaultData(hook) }, tenant);
+          assert.deepEqual(statuses(answer.trace), ["canceller;status=invalid", "after;status=skip"], tenant);
+        }
       });
     }
   }
 
-  it("drops what earlier plugins had returned", async () => {
-    const answer = await host.post("early", "process_final_params", fixture("process_final_params"));
-    assert.deepEqual(answer.body, { state: "success", data: {} });
-    assert.deepEqual(statuses(answer.trace), ["before;status=ok", "canceller;status=cancel"]);
+  it("drops what earlier plugins had returned: the default under 3.10, {} under 3.13", async () => {
+    const old = await host.post("early", "process_final_params", fixture("process_final_params"));
+    assert.deepEqual(old.body, { state: "success", data: defaultData("process_final_params") });
+    assert.deepEqual(statuses(old.trace), ["before;status=ok", "canceller;status=cancel"]);
+    const current = await host.post("early13", "process_final_params", fixture("process_final_params"));
+    assert.deepEqual(current.body, { state: "success", data: {} });
+    assert.deepEqual(statuses(current.trace), ["before;status=ok", "canceller;status=cancel"]);
+  });
+
+  it("connectorVersion: 3.10 unless set; a version before 3.10, or not a version, is refused by name", () => {
+    assert.equal(hostConfigSchema.parse({ tenants: { a: {} } }).tenants.a!.connectorVersion, "3.10");
+    for (const [version, cancels] of [["3.10", false], ["3.12.9", false], ["3.13", true], ["3.13.0", true], ["3.20", true], ["4.0", true]] as const) {
+      assert.equal(cancelsRequests(hostConfigSchema.parse({ tenants: { a: { connectorVersion: version } } }).tenants.a!.connectorVersion), cancels, version);
+    }
+    for (const [bad, message] of [["3.9", /3\.10 and later/], ["2.13.0", /3\.10 and later/], ["3.x", /e\.g\. "3\.10"/], ["", /e\.g\. "3\.10"/], [3.13, /expected string/]] as const) {
+      const r = hostConfigSchema.safeParse({ tenants: { a: { connectorVersion: bad } } });
+      assert.equal(r.success, false, String(bad));
+      assert.deepEqual(r.error!.issues[0]!.path, ["tenants", "a", "connectorVersion"]);
+      assert.match(r.error!.issues[0]!.message, message);
+    }
+  });
+
+  it("the 3.10 warning names the plugin, the version rule and the reason given (runChain, as hookhost run prints it)", async () => {
+    const input = fixture("process_registration_params");
+    const step = (reason: string) => ({ plugin: "p", timeoutMs: 1000, run: async () => ({ status: "cancel" as const, reason }) });
+    const old = await runChain("process_registration_params", input, [step("partner trunk")], { budgetMs: 2000, cancellation: false });
+    assert.equal(old.cancelled, false);
+    assert.equal(old.data.CRM_CREATE, 1);
+    assert.match(old.trace[0]!.error!, /cancel\(\) by p: the tenant's connector \(before 3\.13\) cannot skip the request, so the hook's default is answered \(reason given: partner trunk\)/);
+    assert.deepEqual(old.warnings, [old.trace[0]!.error]);
+    const current = await runChain("process_registration_params", input, [step("partner trunk")], { budgetMs: 2000, cancellation: true });
+    assert.deepEqual([current.cancelled, current.data, current.warnings], [true, {}, []]);
+    assert.equal(current.trace[0]!.error, "partner trunk");
   });
 });
 
@@ -365,7 +415,7 @@ describe("chain: plugins that return nothing, throw, or return the wrong thing",
   });
 });
 
-describe("chain: time limits (spec §7)", () => {
+describe("chain: time limits", () => {
   /** Plain JS that keeps the CPU for `ms` (a plugin doing real work, not awaiting). */
   const busy = (ms: number, result: string) => `() => { const end = Date.now() + ${ms}; while (Date.now() < end) {} return ${result}; }`;
 
@@ -441,7 +491,7 @@ describe("chain: time limits (spec §7)", () => {
     }
   });
 
-  it("without any configured limit, spec §7's recommendation applies", async function () {
+  it("without any configured limit, the hook's own limit applies", async function () {
     this.timeout(10_000);
     const work = busy(1300, `{}`);
     const host = await startTestHost(pluginsDir(everyHook("worker", {}, work, ["customize_autodistribution", "process_final_params"])));

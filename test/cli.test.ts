@@ -225,10 +225,10 @@ describe("hookhost simulate", function () {
   const files: string[] = [];
   const sims: Record<string, any[]> = {};
 
-  // The shipped example plugins, copied, so the test never depends on anything written beside them.
+  // The example plugins, copied, so the test never depends on anything written beside them.
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "hookhost-sim-plugins-"));
-    cpSync(join(ROOT, "plugins"), dir, { recursive: true });
+    cpSync(join(ROOT, "examples", "plugins"), dir, { recursive: true });
     const names = ["answered-inbound", "transferred", "missed", "click-to-call"];
     const runs = await Promise.all(names.map((n) => hookhost(["simulate", join(CALLS, `${n}.json`), "--tenant", "default", "--plugins", dir, "--json"])));
     runs.forEach((ran, i) => {
@@ -339,13 +339,30 @@ describe("hookhost simulate", function () {
     }
   });
 
-  it("a cancelled registration is retried at the next ring; a call never registered is not finished", async () => {
+  it("connector 3.10: a cancel() registers the call as if no plugin had run, and says so", async () => {
     const cancelling = pluginsDir({
       "no-register/plugin.json": {},
       "no-register/process_registration_params.ts": 'export default defineHook("process_registration_params", () => cancel("not today"));\n',
     });
     files.push(cancelling);
     const ran = await hookhost(["simulate", join(CALLS, "missed.json"), "--plugins", cancelling, "--json"]);
+    assert.equal(ran.code, 0, ran.stderr);
+    const steps = JSON.parse(ran.stdout) as any[];
+    const registrations = steps.filter((s) => s.hook === "process_registration_params");
+    assert.deepEqual(registrations.map((s) => [s.conversation, s.cancelled, s.trace[0].status]), [["201", false, "cancel"]]);
+    assert.match(registrations[0].trace[0].error, /before 3\.13\) cannot skip the request, so the hook's default is answered \(reason given: not today\)/);
+    assert.match(registrations[0].action, /^registers the call/);
+    assert.ok(hooks(steps).includes("process_final_params"));
+  });
+
+  it("connector 3.13: a cancelled registration is retried at the next ring; a call never registered is not finished", async () => {
+    const cancelling = pluginsDir({
+      "no-register/plugin.json": {},
+      "no-register/process_registration_params.ts": 'export default defineHook("process_registration_params", () => cancel("not today"));\n',
+    });
+    const config = tempFile("hookhost.json", { tenants: { v313: { connectorVersion: "3.13" } } });
+    files.push(cancelling, config.dir);
+    const ran = await hookhost(["simulate", join(CALLS, "missed.json"), "--plugins", cancelling, "--config", config.path, "--tenant", "v313", "--json"]);
     assert.equal(ran.code, 0, ran.stderr);
     const steps = JSON.parse(ran.stdout) as any[];
     const registrations = steps.filter((s) => s.hook === "process_registration_params");
@@ -374,7 +391,7 @@ describe("simulate's connector model (in process, plugins faked)", () => {
   const hooksAnswering =
     (answers: Partial<Record<HookName, (input: Record<string, unknown>) => ChainResult>> = {}): RunHook =>
     async (hook, input) =>
-      answers[hook]?.(input) ?? runChain(hook, input, []);
+      answers[hook]?.(input) ?? runChain(hook, input, [], { budgetMs: 1000, cancellation: false });
   const cancelled = (): ChainResult => ({ data: {}, trace: [{ plugin: "p", status: "cancel", ms: 0 }], cancelled: true, warnings: [] });
 
   it("an unanswered outgoing call is finished 304 for its caller and gets a task", async () => {

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { fixture as hostFixture, pluginsDir, startTestHost } from "./support.js";
 
 const SHIM = fileURLToPath(new URL("../bin/connector-shim", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("../examples/inputs/", import.meta.url));
@@ -276,11 +277,24 @@ describe("bin/connector-shim", function () {
         fixture("process_final_params"),
         { ADD_TO_CHAT: 1, CALL_ID: "externalCall.96d94130251d3b2cf77edad31a2db2a2.1750174871", DURATION: 0, STATUS_CODE: "304", USER_ID: 22 },
       ],
+      // in the documented forms, as the host's final shaping answers them
+      [
+        "process_final_params",
+        { ...fixture("process_final_params"), ADD_TO_CHAT: false, CALL_ID: 7, STATUS_CODE: 304 },
+        { ADD_TO_CHAT: 0, CALL_ID: "7", DURATION: 0, STATUS_CODE: "304", USER_ID: 22 },
+      ],
+      [
+        "process_registration_params",
+        { ...fixture("process_registration_params"), CRM_CREATE: true, SHOW: false },
+        { CALL_START_DATE: "2025-06-17T10:12:05+03:00", CRM_CREATE: 1, CRM_SOURCE: "CALL", LINE_NUMBER: "78123097700", PHONE_NUMBER: "+79213451807", SHOW: 0, TYPE: 2, USER_ID: 14 },
+      ],
+      ["customize_show_call_card", { ...fixture("customize_show_call_card"), CALL_ID: 42 }, { CALL_ID: "42", USER_ID: 22 }],
       ["process_originate_params", fixture("process_originate_params"), fixture("process_originate_params").params],
       [
         "process_record_file_path",
-        { ...fixture("process_record_file_path"), call_stage: "call_ended", extra_key: 7 },
-        { file_path: fixture("process_record_file_path").file_path, extra_key: 7 },
+        // the path only: neither unknown nor legacy input fields are echoed back
+        { ...fixture("process_record_file_path"), call_stage: "call_ended", extra_key: 7, conversation: { type: 2 } },
+        { file_path: fixture("process_record_file_path").file_path },
       ],
       [
         "process_registration_params",
@@ -342,6 +356,20 @@ describe("bin/connector-shim", function () {
       }
     });
 
+    it("tells the host how long it waits; a timeout above 10 s never applies to the record hook", async function () {
+      const url = await startHost(answerCanned);
+      for (const [hook, env, wait] of [
+        ["process_client_phone", {}, "2500"],
+        ["process_record_file_path", {}, "9500"],
+        ["process_client_phone", { HOOKHOST_TIMEOUT_MS: "12000" }, "12000"],
+        ["process_record_file_path", { HOOKHOST_TIMEOUT_MS: "12000" }, "9500"],
+        ["process_record_file_path", { HOOKHOST_TIMEOUT_MS: "4000" }, "4000"],
+      ] as const) {
+        await runShim(SHIM, [hook], { env: { HOOKHOST_URL: url, ...env }, stdin: fixtureText(hook) });
+        assert.equal(host!.requests.at(-1)!.headers["x-hookhost-wait-ms"], wait, `${hook} ${JSON.stringify(env)}`);
+      }
+    });
+
     for (const [status, code] of [
       [500, "internal"],
       [401, "unauthorized"],
@@ -368,6 +396,42 @@ describe("bin/connector-shim", function () {
         assertDefault(run, { result: true }, reason);
       });
     }
+  });
+
+  describe("a wrong token or tenant against the real host", function () {
+    it("one stderr line naming the tenant and where the token came from; the host counts the 401s by route", async function () {
+      const real = await startTestHost(pluginsDir(), { tenants: { acme: { token: "right-token" } }, adminToken: "admin" });
+      try {
+        const input = JSON.stringify(hostFixture("need_registration"));
+        const cases: [Record<string, string>, RegExp][] = [
+          [{ HOOKHOST_TENANT: "acme", HOOKHOST_TOKEN: "wrong-token" }, /refused tenant "acme" \(from HOOKHOST_TENANT\) with the token from HOOKHOST_TOKEN; check both/],
+          [{ HOOKHOST_TENANT: "acme" }, /refused tenant "acme" \(from HOOKHOST_TENANT\) with no token \(set HOOKHOST_TOKEN or token\)/],
+          [{ HOOKHOST_TENANT: "acmee", HOOKHOST_TOKEN: "right-token" }, /refused tenant "acmee" \(from HOOKHOST_TENANT\) with the token from HOOKHOST_TOKEN/],
+        ];
+        for (const [env, reason] of cases) {
+          const run = await runShim(SHIM, ["need_registration"], { env: { HOOKHOST_URL: real.url, ...env }, stdin: input });
+          assertDefault(run, { result: true }, reason);
+          assert.match(run.stderr, /^connector-shim: need_registration: host answered HTTP 401 unauthorized: /);
+        }
+        // a token from connector-shim.json is named as such
+        const copy = path.join(tmp, "connector-shim");
+        fs.copyFileSync(SHIM, copy);
+        fs.writeFileSync(path.join(tmp, "connector-shim.json"), JSON.stringify({ url: real.url, tenant: "acme", token: "typo-token" }));
+        const fromFile = await runShim(copy, ["need_registration"], { stdin: input });
+        assertDefault(fromFile, { result: true }, /refused tenant "acme" \(from .*connector-shim\.json tenant\) with the token from .*connector-shim\.json token/);
+        const ok = await runShim(SHIM, ["need_registration"], { env: { HOOKHOST_URL: real.url, HOOKHOST_TENANT: "acme", HOOKHOST_TOKEN: "right-token" }, stdin: input });
+        assert.deepEqual([ok.stderr, JSON.parse(ok.stdout)], ["", { state: "success", data: { result: true } }]);
+
+        await fetch(`${real.url}/v1/tenants/acme/plugins`);
+        await fetch(`${real.url}/metrics`);
+        const metrics = await (await fetch(`${real.url}/metrics`, { headers: { authorization: "Bearer admin" } })).text();
+        assert.match(metrics, /^hookhost_unauthorized_total\{route="hook"\} 4$/m);
+        assert.match(metrics, /^hookhost_unauthorized_total\{route="plugins"\} 1$/m);
+        assert.match(metrics, /^hookhost_unauthorized_total\{route="metrics"\} 1$/m);
+      } finally {
+        await real.close();
+      }
+    });
   });
 
   describe("bad input", function () {

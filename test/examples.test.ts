@@ -1,4 +1,4 @@
-// The example plugins that ship in plugins/, run by the real host over HTTP on the connector's
+// The example plugins in examples/plugins/, run by the real host over HTTP on the connector's
 // recorded inputs (examples/inputs). Tenants differ only in their config overrides, the way an
 // integrator would set one copy of a plugin up for several customers.
 import assert from "node:assert/strict";
@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture, ROOT, startTestHost, statuses, type TestHost } from "./support.js";
 
-const SHIPPED = join(ROOT, "plugins");
+const SHIPPED = join(ROOT, "examples", "plugins");
 const EXAMPLES = ["autodistribution", "call-filter", "crm-fields", "missed-call-task", "ru-phones"];
 
 /** A temp copy of some entries of `dir`: the test host removes its folder when it closes. */
@@ -40,7 +40,7 @@ const CONFIG = {
   },
 };
 
-describe("example plugins (plugins/)", () => {
+describe("example plugins (examples/plugins/)", () => {
   it("the whole shipped folder loads in the host, nothing broken", async () => {
     const whole = await startTestHost(copyOf(SHIPPED, readdirSync(SHIPPED)));
     try {

@@ -66,7 +66,16 @@ const typeChecks: [
   Equal<HookInput<"process_originate_params">["params"]["channel"], string>,
   Equal<HookData<"need_registration">["result"], boolean>,
   Equal<HookData<"customize_show_call_card">["USER_ID"], number | number[] | undefined>,
-] = [true, true, true, true, true, true, true];
+  // answers are typed in the connector's documented forms: flags 0/1, ids and codes strings
+  Equal<HookData<"process_final_params">["ADD_TO_CHAT"], 0 | 1 | undefined>,
+  Equal<HookData<"process_final_params">["STATUS_CODE"], string | undefined>,
+  Equal<HookData<"process_final_params">["CALL_ID"], string | undefined>,
+  Equal<HookData<"customize_show_call_card">["CALL_ID"], string | undefined>,
+  Equal<HookData<"process_registration_params">["CRM_CREATE"], 0 | 1 | undefined>,
+  Equal<HookData<"process_registration_params">["SHOW"], 0 | undefined>,
+  Equal<HookData<"process_registration_params">["TYPE"], 1 | 2 | undefined>,
+  Equal<HookInput<"process_record_file_path">["file_path"], string>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 
 describe("hooks: names", () => {
   it("lists the 14 hooks once each, and isHookName knows exactly them", () => {
@@ -97,7 +106,7 @@ describe("hooks: input schemas", () => {
     process_client_phone: ["phone", "call_full", "call_stage"],
     process_final_params: ["CALL_ID", "DURATION", "STATUS_CODE", "USER_ID", "call_full"],
     process_originate_params: ["params"],
-    process_record_file_path: ["call_full"],
+    process_record_file_path: ["file_path"],
     process_registration_params: ["PHONE_NUMBER", "TYPE", "USER_ID", "call_full", "call_stage"],
     process_task_creation_params: ["fields", "call_full"],
     process_user_phone: ["phone", "call_full", "call_stage"],
@@ -134,17 +143,20 @@ describe("hooks: input schemas", () => {
     assert.deepEqual(issuePaths("process_originate_params", { params: "PJSIP/205" }), ["params"]);
   });
 
-  it("process_record_file_path: needs a field besides call_full and call_stage", () => {
+  it("process_record_file_path: only file_path is required; call_full, call_stage and anything else pass through", () => {
     const input = fixture("process_record_file_path");
-    const bare = { call_full: input.call_full, call_stage: "call_ended" };
-    const r = inputSchemas.process_record_file_path.safeParse(bare);
-    assert.equal(r.success, false);
-    assert.deepEqual(r.error!.issues.map((i) => i.path), [[]]);
-    assert.match(r.error!.issues[0]!.message, /besides call_full and call_stage/);
-    // a polluting key is not a field
-    assert.equal(inputSchemas.process_record_file_path.safeParse({ ...bare, ...JSON.parse('{"__proto__":"/x.wav"}') }).success, false);
-    // any other key name will do: the connector's key is not documented
-    assert.ok(inputSchemas.process_record_file_path.safeParse({ ...bare, record_path: "/a.wav" }).success);
+    for (const body of [
+      { file_path: input.file_path },
+      { file_path: input.file_path, call_full: input.call_full },
+      { file_path: input.file_path, call_stage: "call_ended", conversation: { type: 2 }, record_path: "/b.wav" },
+    ]) {
+      const r = inputSchemas.process_record_file_path.safeParse(body);
+      assert.ok(r.success, JSON.stringify(r.error?.issues));
+      assert.deepEqual(r.data, body);
+    }
+    assert.deepEqual(issuePaths("process_record_file_path", { call_full: input.call_full, record_path: "/a.wav" }), ["file_path"]);
+    assert.deepEqual(issuePaths("process_record_file_path", { file_path: 5 }), ["file_path"]);
+    assert.deepEqual(issuePaths("process_record_file_path", { file_path: "/a.wav", call_full: "x" }), ["call_full"]);
   });
 
   it("objects are checked as objects: null, arrays and strings fail with a clear message", () => {
@@ -218,10 +230,10 @@ describe("hooks: input schemas", () => {
 });
 
 describe("hooks: data schemas", () => {
-  it("reject non-objects for every hook but post_registration", () => {
+  it("reject non-objects for every hook but post_registration (and need_registration's bare true/false)", () => {
     for (const hook of HOOK_NAMES) {
       if (hook === "post_registration") continue;
-      for (const bad of ["x", [], [{ phone: "1" }], 5, true, null]) {
+      for (const bad of ["x", [], [{ phone: "1" }], 5, ...(hook === "need_registration" ? [] : [true, false]), null]) {
         assert.equal(dataSchemas[hook].safeParse(bad).success, false, `${hook} accepted ${JSON.stringify(bad)}`);
       }
     }
@@ -251,7 +263,7 @@ describe("hooks: data schemas", () => {
     for (const hook of HOOK_NAMES) {
       const r = dataSchemas[hook].safeParse({ ...good[hook], extra_key: "kept" });
       assert.ok(r.success, `${hook}: ${JSON.stringify(r.error?.issues)}`);
-      if (hook !== "process_record_file_path") assert.equal((r.data as Obj).extra_key, "kept", hook);
+      assert.equal((r.data as Obj).extra_key, "kept", hook);
     }
   });
 
@@ -265,6 +277,14 @@ describe("hooks: data schemas", () => {
       ["process_originate_params", { channel: ["PJSIP/205"] }, "channel"],
       ["process_record_file_path", { file_path: 5 }, "file_path"],
       ["process_registration_params", { TYPE: "1" }, "TYPE"],
+      ["process_registration_params", { TYPE: 3 }, "TYPE"],
+      ["process_registration_params", { SHOW: 1 }, "SHOW"],
+      ["process_registration_params", { SHOW: true }, "SHOW"],
+      ["process_registration_params", { CRM_CREATE: "0" }, "CRM_CREATE"],
+      ["process_final_params", { STATUS_CODE: null }, "STATUS_CODE"],
+      ["process_final_params", { CALL_ID: { id: 1 } }, "CALL_ID"],
+      ["customize_show_call_card", { CALL_ID: ["x"] }, "CALL_ID"],
+      ["need_registration", { result: 0 }, "result"],
       ["process_task_creation_params", { fields: [] }, "fields"],
       ["process_task_creation_params", { TITLE: "t" }, "fields"],
       ["customize_autodistribution", { name: 5 }, "name"],
@@ -276,6 +296,43 @@ describe("hooks: data schemas", () => {
       assert.equal(r.success, false, `${hook} accepted ${JSON.stringify(data)}`);
       assert.deepEqual(r.error!.issues.map((i) => i.path.join(".")), [path], hook);
     }
+  });
+
+  it("SHOW and TYPE are refused with the reason", () => {
+    const show = dataSchemas.process_registration_params.safeParse({ SHOW: 1 });
+    assert.match(show.error!.issues[0]!.message, /SHOW is always 0.*customize_show_call_card/);
+    const type = dataSchemas.process_registration_params.safeParse({ TYPE: 0 });
+    assert.match(type.error!.issues[0]!.message, /TYPE must be 1 \(outgoing\) or 2 \(incoming\)/);
+  });
+
+  it("converts to the connector's forms: true/false → 1/0, numbers → strings for STATUS_CODE and CALL_ID", () => {
+    const cases: [HookName, unknown, Obj][] = [
+      ["process_final_params", { ADD_TO_CHAT: false, STATUS_CODE: 304, CALL_ID: 17 }, { ADD_TO_CHAT: 0, STATUS_CODE: "304", CALL_ID: "17" }],
+      ["process_final_params", { ADD_TO_CHAT: true, STATUS_CODE: "603-S" }, { ADD_TO_CHAT: 1, STATUS_CODE: "603-S" }],
+      ["process_registration_params", { CRM_CREATE: false, SHOW: false, TYPE: 2 }, { CRM_CREATE: 0, SHOW: 0, TYPE: 2 }],
+      ["process_registration_params", { CRM_CREATE: true }, { CRM_CREATE: 1 }],
+      ["customize_show_call_card", { CALL_ID: 123 }, { CALL_ID: "123" }],
+      ["need_registration", false, { result: false }],
+      ["need_registration", true, { result: true }],
+      ["need_registration", { result: false, note: "kept" }, { result: false, note: "kept" }],
+    ];
+    for (const [hook, given, expected] of cases) {
+      const r = dataSchemas[hook].safeParse(given);
+      assert.ok(r.success, `${hook} ${JSON.stringify(given)}: ${JSON.stringify(r.error?.issues)}`);
+      assert.deepEqual(r.data, expected, `${hook} ${JSON.stringify(given)}`);
+    }
+  });
+
+  it("process_originate_params: the nested { params } form is flattened, its keys winning", () => {
+    const cases: [unknown, Obj][] = [
+      [{ params: { extension: "89031186240" } }, { extension: "89031186240" }],
+      [{ params: { extension: "8903", context: "c2" }, caller_id: "205" }, { extension: "8903", context: "c2", caller_id: "205" }],
+      [{ params: { extension: "nested" }, extension: "flat" }, { extension: "nested" }],
+      [{ extension: "flat" }, { extension: "flat" }],
+    ];
+    for (const [given, expected] of cases) assert.deepEqual(dataSchemas.process_originate_params.parse(given), expected);
+    const bad = dataSchemas.process_originate_params.safeParse({ params: { channel: 205 } });
+    assert.deepEqual(bad.error!.issues.map((i) => i.path.join(".")), ["channel"]);
   });
 });
 
@@ -333,12 +390,26 @@ describe("hooks: chain rules", () => {
     assert.equal("SHOW" in rules.process_registration_params.initial(reg), false);
   });
 
-  it("process_record_file_path default: every root field but call_full and call_stage", () => {
-    const input = { ...fixture("process_record_file_path"), call_stage: "call_ended", mp3_path: "/r/b.mp3" };
-    assert.deepEqual(rules.process_record_file_path.initial(input), {
-      file_path: (input as Obj).file_path,
-      mp3_path: "/r/b.mp3",
+  it("process_record_file_path default: the path only, never legacy or unknown input fields", () => {
+    const input = { ...fixture("process_record_file_path"), call_stage: "call_ended", conversation: { type: 2, from: "1", to: "2" }, call: {}, mp3_path: "/r/b.mp3" };
+    assert.deepEqual(rules.process_record_file_path.initial(input), { file_path: (input as Obj).file_path });
+    assert.deepEqual(rules.process_record_file_path.initial({ file_path: "/r/a.wav" }), { file_path: "/r/a.wav" });
+  });
+
+  it("final shaping answers the connector's own values in their documented forms too", () => {
+    const final = rules.process_final_params;
+    assert.deepEqual(final.finalize(final.initial({ ...fixture("process_final_params"), ADD_TO_CHAT: true, CALL_ID: 42, STATUS_CODE: 200 })), {
+      ADD_TO_CHAT: 1,
+      CALL_ID: "42",
+      DURATION: 0,
+      STATUS_CODE: "200",
+      USER_ID: 22,
     });
+    const reg = rules.process_registration_params;
+    const data = reg.finalize(reg.initial({ ...fixture("process_registration_params"), CRM_CREATE: false, SHOW: false }));
+    assert.deepEqual([data.CRM_CREATE, data.SHOW], [0, 0]);
+    const card = rules.customize_show_call_card;
+    assert.equal(card.finalize(card.initial({ ...fixture("customize_show_call_card"), CALL_ID: 7 })).CALL_ID, "7");
   });
 
   const expected: {
@@ -593,7 +664,7 @@ describe("hooks: chain rules", () => {
     ]);
   });
 
-  it("kinds and recommended timeouts follow §6 and §7", () => {
+  it("kinds, recommended limits and chain budgets", () => {
     const kinds = Object.fromEntries(HOOK_NAMES.map((h) => [h, rules[h].kind]));
     assert.equal(kinds.need_registration, "gate");
     assert.equal(kinds.post_registration, "effect");
@@ -602,21 +673,26 @@ describe("hooks: chain rules", () => {
     assert.equal(HOOK_NAMES.filter((h) => kinds[h] === "transform").length, 10);
     const ms = Object.fromEntries(HOOK_NAMES.map((h) => [h, rules[h].defaultTimeoutMs]));
     assert.deepEqual(ms, {
-      customize_activity: 3000,
-      customize_entity: 3000,
+      customize_activity: 2000,
+      customize_entity: 2000,
       need_registration: 1000,
       process_client_phone: 1000,
       process_final_params: 2000,
-      process_originate_params: 3000,
+      process_originate_params: 2000,
       process_record_file_path: 9000,
       process_registration_params: 2000,
       process_task_creation_params: 2000,
       process_user_phone: 1000,
       customize_autodistribution: 800,
-      post_registration: 3000,
+      post_registration: 2000,
       customize_show_call_card: 2000,
-      customize_attach_record_url: 3000,
+      customize_attach_record_url: 2000,
     });
     assert.equal(RECORD_CHAIN_BUDGET_MS, 9000);
+    // no plugin's own limit outlasts its chain: the budget is the ceiling
+    for (const hook of HOOK_NAMES) {
+      assert.equal(rules[hook].budgetMs, hook === "process_record_file_path" ? 9000 : 2000, hook);
+      assert.ok(rules[hook].defaultTimeoutMs <= rules[hook].budgetMs, hook);
+    }
   });
 });

@@ -45,8 +45,8 @@ export interface Answer {
 
 /** The real host on 127.0.0.1, port 0, against `dir`, with a config given as the JSON file would be. */
 export async function startTestHost(dir: string, config: unknown = undefined, configFile?: string, logger: Logger = silentLogger()): Promise<TestHost> {
-  const parsed = hostConfigSchema.parse(config ?? {});
-  if (config === undefined) parsed.tenants.default = { config: {} };
+  // No config: the one token-less tenant `default`, as without a config file (no records folder here).
+  const parsed = hostConfigSchema.parse(config ?? { tenants: { default: {} } });
   const settings: Settings = { port: 0, host: "127.0.0.1", pluginsDir: dir, configFile, logLevel: "error", config: parsed };
   const host = await startHost(settings, logger);
   return {

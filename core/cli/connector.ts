@@ -1,6 +1,6 @@
 // The connector, as far as `hookhost simulate` needs it: which hook it calls at each moment of a
-// call, with what input, and what it does with the answer (spec/hooks.md §2 order, §3 requests,
-// §5 call_full). Each answer feeds the next steps: the normalised client number becomes
+// call, with what input, and what it does with the answer (docs/hooks.md: the order, the requests,
+// call_full). Each answer feeds the next steps: the normalised client number becomes
 // PHONE_NUMBER, a `false` gate or a cancelled registration ends the CRM side of the call, the
 // finish's USER_ID becomes the task's and the activity's responsible. docs/simulate.md says why.
 import type { ChainResult, TraceEntry } from "../chain.js";
@@ -21,7 +21,7 @@ import {
 } from "./call-full.js";
 import type { CallRecord, RecordUser } from "./call-record.js";
 
-/** The four call stages, and the two moments outside them (spec §2). */
+/** The four call stages, and the two moments outside them (docs/hooks.md). */
 export type SimStage = Stage | "click_to_call" | "before_ringing";
 
 export type RunHook = (hook: HookName, input: Record<string, unknown>) => Promise<ChainResult>;
@@ -92,7 +92,7 @@ class Connector {
     this.known = { dialed: r.client, users: new Map(), registration: null, entity: null, deal: null };
     const users = [...r.conversations.map((c) => c.user), r.crm.entity?.responsible, r.crm.deal?.responsible];
     this.directory = users.filter((u): u is RecordUser => !!u).filter((u, i, all) => all.findIndex((o) => o.id === u.id) === i);
-    // Bitrix24 registers a click-to-call itself, before Asterisk dials (spec §2), and names the
+    // Bitrix24 registers a click-to-call itself, before Asterisk dials, and names the
     // employee who clicked (fixture D: known already at post_registration).
     if (r.direction === "c2c") {
       this.bindRegistration(r.crm.callId!, true);
@@ -193,7 +193,7 @@ class Connector {
     const registered = this.known.registration !== null;
     if (step.data.result === false) {
       step.action = registered
-        ? "is told not to register a call it has already registered: what it does then is not documented (spec §9, question 7); the simulation follows the call no further"
+        ? "is told not to register a call it has already registered: what it does then is not documented (docs/hooks.md, \"What the documentation leaves open\"); the simulation follows the call no further"
         : "does not register the call and ignores it from here on: no card, no finish, no task, no recording";
       this.stopped = `need_registration answered false at ${stage}${c ? ` (${c.extension})` : ""}`;
       return false;
@@ -222,7 +222,7 @@ class Connector {
       return;
     }
     const d = step.data;
-    const createAllowed = d.CRM_CREATE === 1 || d.CRM_CREATE === true;
+    const createAllowed = d.CRM_CREATE === 1; // final shaping has made a true 1
     const registration = this.bindRegistration(this.record.crm.callId ?? callIdFor(this.call), createAllowed);
     const entity = this.known.entity;
     const what = entity
@@ -274,7 +274,7 @@ class Connector {
     if (last) await this.userPhone(stage, moment, last);
     await this.clientPhoneStep(stage, moment);
     if (!(await this.gate(stage, moment))) return;
-    // A call missed on the IVR rang nobody: it is registered now, together with its finish (spec §2).
+    // A call missed on the IVR rang nobody: it is registered now, together with its finish.
     if (!this.known.registration && r.ivr) await this.register(stage, moment, undefined, this.known.entity?.responsible.id ?? r.crm.entity?.responsible.id);
     if (!this.known.registration) {
       this.stopped = "the call was never registered, so there is nothing to finish, no task, no activity and no recording";

@@ -1,6 +1,8 @@
 // The host without its HTTP server, for `hookhost run` and `simulate`: the same settings, plugin
 // loading, registry, capabilities and chain as core/server.ts, driven from the command line.
+import { chainBudgetMs } from "../budget.js";
 import { runChain, type ChainResult } from "../chain.js";
+import { cancelsRequests } from "../connector-version.js";
 import { loadSettings } from "../config.js";
 import type { SourceProblem } from "../compile.js";
 import { listFolders, loadFolder } from "../discovery.js";
@@ -62,7 +64,7 @@ export async function openLocalHost(options: LocalHostOptions, logger: Logger): 
     async run(hook, input, requestId) {
       const lease = registry.acquire(tenant, hook, requestId);
       try {
-        return await runChain(hook, input, lease.steps);
+        return await runChain(hook, input, lease.steps, { budgetMs: chainBudgetMs(hook, config.budgets), cancellation: cancelsRequests(tenant.connectorVersion) });
       } finally {
         lease.release();
       }

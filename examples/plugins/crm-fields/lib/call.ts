@@ -1,4 +1,4 @@
-// Facts about a finished call, read from call_full (spec/hooks.md §5).
+// Facts about a finished call, read from call_full (docs/hooks.md, "call_full").
 
 /** Go's zero time: the moment has not happened (a call nobody answered has no answer_time). */
 const NEVER = "0001-01-01 00:00:00";

@@ -1,9 +1,11 @@
-// Converts the call recording to mp3 before the connector uploads it: Asterisk writes 8 kHz WAV,
-// about 1 MB a minute; a 32 kbps mp3 is a quarter of that, saves the portal's disk space and plays
-// in the CRM's built-in player (spec/hooks.md §4.7).
+// Converts the call recording to mp3 with a bitrate of the tenant's choosing. hookhost already
+// converts every recording at 32 kbps with no plugin, as a stock connector does (docs/hooks.md,
+// process_record_file_path); this example shows ctx.records for a tenant that wants another
+// bitrate, or other recording keys. Asterisk writes 8 kHz WAV, about 1 MB a minute.
 //
-// Needs `"records": true` in plugin.json and the tenant's `recordsDir` in hookhost.json: the host
-// converts only files inside that folder. The encoder runs outside the sandbox within what is left
+// Needs `"records": true` in plugin.json and a records folder for the tenant (`recordsDir` in
+// hookhost.json; without a config file, HOOKHOST_RECORDS_DIR): the host converts only files inside
+// that folder. The encoder runs outside the sandbox within what is left
 // of the record chain's 9 s; the mp3 appears beside the wav only once it is complete, and the wav
 // is kept.
 //

@@ -1,4 +1,4 @@
-// Which extensions of the PBX a call is about, read from call_full (spec/hooks.md §5).
+// Which extensions of the PBX a call is about, read from call_full (docs/hooks.md, "call_full").
 
 /** The internal side of a conversation: the extension that rings on inbound, the one dialling out. */
 export function extensionOf(channel: Channel): string {
