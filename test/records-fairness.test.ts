@@ -139,8 +139,9 @@ describe("records: one tenant's flood of conversions, through the host", functio
       for (const [i, { answer, ms }] of victim.entries()) {
         assert.equal(answer.status, 200);
         assert.deepEqual(answer.body.data.file_path, path.join(victimDir, `v${i}.mp3`), JSON.stringify(answer.body.data));
-        // Each takes about 0.1–0.3 s of encoding; behind the hog's queue they took 9 s or never ran.
-        assert.ok(ms < 4000, `victim's v${i} took ${ms} ms`);
+        // Each takes 0.1–0.3 s of encoding (0.6–1.6 s measured here, one after another); behind the
+        // hog's queue they waited out the record chain's 9 s and were never converted.
+        assert.ok(ms < 5000, `victim's v${i} took ${ms} ms`);
       }
       for (const answer of await Promise.all(hog)) {
         assert.equal(answer.status, 200);
