@@ -33,11 +33,10 @@ export interface ChainResult {
 }
 
 export interface ChainOptions {
-  /** ms the whole chain may take, from `started`; each plugin's own limit is cut to what is left */
+  /** ms the whole chain may take; each plugin's own limit is cut to what is left */
   budgetMs: number;
   /** whether the tenant's connector skips the CRM request on an empty answer (3.13 and later) */
   cancellation: boolean;
-  started?: number;
 }
 
 /**
@@ -46,7 +45,7 @@ export interface ChainOptions {
  */
 export async function runChain(hook: HookName, input: Data, steps: ChainStep[], options: ChainOptions): Promise<ChainResult> {
   const rule = rules[hook];
-  const chainEnd = (options.started ?? Date.now()) + options.budgetMs;
+  const chainEnd = Date.now() + options.budgetMs;
   let data = rule.initial(input);
   const trace: TraceEntry[] = [];
   for (const step of steps) {
