@@ -6,24 +6,32 @@ import { HOOK_NAMES, type HookName } from "./hooks.js";
 import { readJsonFile } from "./json-file.js";
 import { formatIssues, idSchema } from "./names.js";
 
+const hookTimeouts = Object.fromEntries(HOOK_NAMES.map((h) => [h, z.int().min(1).max(60_000).optional()])) as Record<
+  HookName,
+  z.ZodOptional<z.ZodInt>
+>;
+// Per-hook run limits; a hook not named falls back to `default`.
+const timeoutsSchema = z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookTimeouts });
+const memoryMbSchema = z.int().min(8).max(4096);
+/** Ceilings raised for one tenant's or one plugin's sandboxes: the highest that applies wins. */
+const raisedLimitsSchema = z.strictObject({ memoryMb: memoryMbSchema.optional(), timeouts: timeoutsSchema.default({}) });
+
 const tenantSchema = z.strictObject({
   token: z.string().min(1).optional(),
   tokenSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex characters (a SHA-256 digest)").optional(),
   recordsDir: z.string().min(1).optional(),
   /** per-plugin overrides of the plugin's own `config`, keyed by plugin name */
   config: z.record(idSchema, z.record(z.string(), z.unknown())).default({}),
+  limits: raisedLimitsSchema.optional(),
 }).refine((t) => !(t.token && t.tokenSha256), { message: "give either token or tokenSha256, not both" });
-
-const hookTimeouts = Object.fromEntries(HOOK_NAMES.map((h) => [h, z.int().min(1).max(60_000).optional()])) as Record<
-  HookName,
-  z.ZodOptional<z.ZodInt>
->;
 
 export const hostConfigSchema = z.strictObject({
   tenants: z.record(idSchema, tenantSchema).default({}),
-  // Per-hook run limits; a hook not named falls back to `default`, then to spec §7's recommendation.
-  timeouts: z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookTimeouts }).default({}),
-  memoryMb: z.int().min(8).max(4096).default(64),
+  // The ceilings of every plugin's run time (a hook not named here: `default`, then spec §7's
+  // recommendation) and sandbox heap; plugin.json may ask for less, never for more.
+  timeouts: timeoutsSchema.default({}),
+  memoryMb: memoryMbSchema.default(64),
+  pluginLimits: z.record(idSchema, raisedLimitsSchema).default({}),
   bodyLimitKb: z.int().min(1).max(64 * 1024).default(1024),
   // A used sandbox costs about 1–2 MB of host memory (PERF-NOTES); 1000 of them stay well inside 2 GiB.
   maxSandboxes: z.int().min(1).max(100_000).default(1000),
@@ -69,10 +77,17 @@ export function loadSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
   const config = configFile ? readConfigFile(configFile) : hostConfigSchema.parse({});
   const settings: Settings = { port: e.PORT, host: e.HOST, pluginsDir: resolve(cwd, e.HOOKHOST_PLUGINS), configFile, logLevel: e.LOG_LEVEL, config };
   if (!configFile) config.tenants[DEFAULT_TENANT] = { config: {} };
-  if (hasTokenlessTenant(config) && !isLoopback(settings.host)) {
-    throw new ConfigError("the environment", [`HOST: ${settings.host} is not a loopback address, but a tenant has no token; bind 127.0.0.1 or ::1, or give every tenant a token in ${configFile ?? "hookhost.json"}`]);
-  }
+  const exposed = bindingProblems(config, settings.host, configFile ?? "hookhost.json");
+  if (exposed.length) throw new ConfigError("the environment", exposed);
   return settings;
+}
+
+/** The rule for a config on this address, at start and at every reload: no token-less tenant off loopback. */
+export function bindingProblems(config: HostConfig, host: string, configFile: string): string[] {
+  if (isLoopback(host)) return [];
+  return Object.entries(config.tenants)
+    .filter(([, t]) => !t.token && !t.tokenSha256)
+    .map(([id]) => `HOST: ${host} is not a loopback address, but tenant ${id} has no token; bind 127.0.0.1 or ::1, or give it a token in ${configFile}`);
 }
 
 export function readConfigFile(file: string): HostConfig {
@@ -80,10 +95,6 @@ export function readConfigFile(file: string): HostConfig {
   const parsed = hostConfigSchema.safeParse(json);
   if (!parsed.success) throw new ConfigError(file, formatIssues(parsed.error));
   return parsed.data;
-}
-
-function hasTokenlessTenant(config: HostConfig): boolean {
-  return Object.values(config.tenants).some((t) => !t.token && !t.tokenSha256);
 }
 
 function isLoopback(host: string): boolean {
