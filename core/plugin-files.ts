@@ -30,8 +30,9 @@ export interface FolderFiles {
 
 /** Reads a plugin folder's plugin.json and scripts, or throws a PluginLoadError naming the file. */
 export async function readPluginFolder(folder: string): Promise<FolderFiles> {
-  if (!(await lstat(folder)).isDirectory()) throw new PluginLoadError({ file: "", message: "the plugin folder is not a folder" });
-  const root = await realpath(folder);
+  const fail = (e: NodeJS.ErrnoException) => Promise.reject(new PluginLoadError({ file: "", message: `the plugin folder cannot be read (${e.code ?? "error"})` }));
+  if (!(await lstat(folder).catch(fail)).isDirectory()) throw new PluginLoadError({ file: "", message: "the plugin folder is not a folder" });
+  const root = await realpath(folder).catch(fail);
   return { manifest: await readManifest(root), sources: await readSources(root) };
 }
 
@@ -48,10 +49,12 @@ async function readSources(root: string): Promise<Map<string, string>> {
   let bytes = 0;
   const walk = async (dir: string, shownDir: string, ancestors: string[]): Promise<void> => {
     // opendir, not readdir: a folder with a million names is refused at the bound, not listed whole.
-    for await (const entry of await opendir(dir)) {
-      if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
+    const listing = await opendir(dir).catch((e: NodeJS.ErrnoException) => Promise.reject(unreadable(shownDir || ".", e)));
+    for await (const entry of listing) {
       const shown = shownDir ? `${shownDir}/${entry.name}` : entry.name;
+      // Counted before skipped: a million dot-files cost as much to list as any other names.
       if (++entries > FOLDER_LIMITS.maxEntries) throw new PluginLoadError({ file: shown, message: `the plugin folder holds more than ${FOLDER_LIMITS.maxEntries} files and folders` });
+      if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
       const found = await follow(root, join(dir, entry.name), shown);
       if (!found) continue;
       const { real, info } = found;

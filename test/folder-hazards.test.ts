@@ -292,6 +292,9 @@ describe("plugin folders: link cycles, depth and size", () => {
     symlinkSync(join(dir, "loop-absolute"), join(dir, "loop-absolute/again"));
     mkdirSync(join(dir, "wide/data"));
     for (let i = 0; i < 2500; i++) writeFileSync(join(dir, "wide/data", `f${i}.txt`), "");
+    mkdirSync(join(dir, "wide-dotted"));
+    writePlugins(dir, { "wide-dotted/plugin.json": {}, "wide-dotted/process_client_phone.js": HOOK });
+    for (let i = 0; i < 2500; i++) writeFileSync(join(dir, "wide-dotted", `.f${i}`), "");
     host = await startTestHost(dir, CONFIG);
   });
   after(() => host?.close());
@@ -304,6 +307,7 @@ describe("plugin folders: link cycles, depth and size", () => {
       "loop-absolute": [/^again$/, LOOP],
       deep: [/^d1\/d2\/d3\/d4\/d5\/d6\/d7\/d8\/d9$/, /^folders nest more than 8 deep in the plugin folder$/],
       wide: [/^data\/f\d+\.txt$/, /^the plugin folder holds more than 2000 files and folders$/],
+      "wide-dotted": [/^\.f\d+$/, /^the plugin folder holds more than 2000 files and folders$/],
     };
     for (const [folder, [file, message]] of Object.entries(expected)) {
       const problem = problemOf(host, folder);
