@@ -4,7 +4,7 @@ import { compileModule, PluginLoadError, type SourceProblem } from "./compile.js
 import { HOOK_NAMES, isHookName, type HookName } from "./hooks.js";
 import { manifestSchema, type Manifest } from "./manifest.js";
 import { formatIssues } from "./names.js";
-import { readPluginFolder, type FolderFiles } from "./plugin-files.js";
+import { FolderReadError, readPluginFolder, type FolderFiles } from "./plugin-files.js";
 import { Sandbox, type PluginCode } from "../sandbox/index.js";
 
 /** A plugin folder that loaded: its manifest and the JavaScript that enters its sandboxes. */
@@ -50,7 +50,16 @@ export async function loadFolder(pluginsDir: string, dir: string, limits: LoadLi
   try {
     return { dir, folder, ...(await attemptLoad(folder, limits)) };
   } catch (e) {
-    return { dir, folder, problem: toProblem(e) };
+    return { dir, folder, problem: toProblem(e), tenants: e instanceof FolderReadError ? audience(e.manifest, dir) : undefined };
+  }
+}
+
+/** Whom a plugin.json says the folder serves; undefined when it does not parse. */
+function audience(manifestText: string | undefined, dir: string): Manifest["tenants"] | undefined {
+  try {
+    return parseManifest(manifestText, dir).tenants;
+  } catch {
+    return undefined;
   }
 }
 

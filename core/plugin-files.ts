@@ -28,12 +28,21 @@ export interface FolderFiles {
   sources: Map<string, string>;
 }
 
+/** A file of the folder that cannot be read, with plugin.json's text when that was read (whom the folder serves). */
+export class FolderReadError extends PluginLoadError {
+  constructor(cause: PluginLoadError, readonly manifest: string | undefined) {
+    super(cause.problem);
+  }
+}
+
 /** Reads a plugin folder's plugin.json and scripts, or throws a PluginLoadError naming the file. */
 export async function readPluginFolder(folder: string): Promise<FolderFiles> {
   const fail = (e: NodeJS.ErrnoException) => Promise.reject(new PluginLoadError({ file: "", message: `the plugin folder cannot be read (${e.code ?? "error"})` }));
   if (!(await lstat(folder).catch(fail)).isDirectory()) throw new PluginLoadError({ file: "", message: "the plugin folder is not a folder" });
   const root = await realpath(folder).catch(fail);
-  return { manifest: await readManifest(root), sources: await readSources(root) };
+  const manifest = await readManifest(root);
+  const sources = await readSources(root).catch((e: unknown) => Promise.reject(e instanceof PluginLoadError ? new FolderReadError(e, manifest) : e));
+  return { manifest, sources };
 }
 
 async function readManifest(root: string): Promise<string | undefined> {
