@@ -7,6 +7,16 @@ import { HOOK_NAMES, RECORD_CHAIN_BUDGET_MS, type HookName } from "./hooks.js";
 import { readJsonFile } from "./json-file.js";
 import { formatIssues, idSchema } from "./names.js";
 
+const hookTimeouts = Object.fromEntries(HOOK_NAMES.map((h) => [h, z.int().min(1).max(60_000).optional()])) as Record<
+  HookName,
+  z.ZodOptional<z.ZodInt>
+>;
+// Per-hook run limits; a hook not named falls back to `default`.
+const timeoutsSchema = z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookTimeouts });
+const memoryMbSchema = z.int().min(8).max(4096);
+/** Ceilings raised for one tenant's or one plugin's sandboxes: the highest that applies wins. */
+const raisedLimitsSchema = z.strictObject({ memoryMb: memoryMbSchema.optional(), timeouts: timeoutsSchema.default({}) });
+
 const tenantSchema = z.strictObject({
   token: z.string().min(1).optional(),
   tokenSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex characters (a SHA-256 digest)").optional(),
@@ -17,12 +27,8 @@ const tenantSchema = z.strictObject({
   connectorVersion: connectorVersionSchema.default(DEFAULT_CONNECTOR_VERSION),
   /** per-plugin overrides of the plugin's own `config`, keyed by plugin name */
   config: z.record(idSchema, z.record(z.string(), z.unknown())).default({}),
+  limits: raisedLimitsSchema.optional(),
 }).refine((t) => !(t.token && t.tokenSha256), { message: "give either token or tokenSha256, not both" });
-
-const hookTimeouts = Object.fromEntries(HOOK_NAMES.map((h) => [h, z.int().min(1).max(60_000).optional()])) as Record<
-  HookName,
-  z.ZodOptional<z.ZodInt>
->;
 
 // The whole chain's time per hook (docs/hooks.md, "Time"); the record hook's can only be lowered.
 const hookBudgets = Object.fromEntries(
@@ -31,11 +37,13 @@ const hookBudgets = Object.fromEntries(
 
 export const hostConfigSchema = z.strictObject({
   tenants: z.record(idSchema, tenantSchema).default({}),
-  // Per-hook run limits; a hook not named falls back to `default`, then to the hook's own (docs/hooks.md, "Time").
-  timeouts: z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookTimeouts }).default({}),
+  // The ceilings of every plugin's run time (a hook not named here: `default`, then the hook's own,
+  // docs/hooks.md "Time") and sandbox heap; plugin.json may ask for less, never for more.
+  timeouts: timeoutsSchema.default({}),
   // `default` applies to every hook but process_record_file_path, whose budget is 9000 ms at most.
   budgets: z.strictObject({ default: z.int().min(1).max(60_000).optional(), ...hookBudgets }).default({}),
-  memoryMb: z.int().min(8).max(4096).default(64),
+  memoryMb: memoryMbSchema.default(64),
+  pluginLimits: z.record(idSchema, raisedLimitsSchema).default({}),
   bodyLimitKb: z.int().min(1).max(64 * 1024).default(1024),
   // A used sandbox costs about 1–2 MB of host memory (PERF-NOTES); 1000 of them stay well inside 2 GiB.
   maxSandboxes: z.int().min(1).max(100_000).default(1000),
@@ -95,10 +103,17 @@ export function loadSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): Setti
   const config = configFile ? readConfigFile(configFile) : hostConfigSchema.parse({});
   const settings: Settings = { port: e.PORT, host: e.HOST, pluginsDir: resolve(cwd, e.HOOKHOST_PLUGINS), configFile, logLevel: e.LOG_LEVEL, config };
   if (!configFile) config.tenants[DEFAULT_TENANT] = tenantSchema.parse({ recordsDir: e.HOOKHOST_RECORDS_DIR });
-  if (hasTokenlessTenant(config) && !isLoopback(settings.host)) {
-    throw new ConfigError("the environment", [`HOST: ${settings.host} is not a loopback address, but a tenant has no token; bind 127.0.0.1 or ::1, or give every tenant a token in ${configFile ?? "hookhost.json"}`]);
-  }
+  const exposed = bindingProblems(config, settings.host, configFile ?? "hookhost.json");
+  if (exposed.length) throw new ConfigError("the environment", exposed);
   return settings;
+}
+
+/** The rule for a config on this address, at start and at every reload: no token-less tenant off loopback. */
+export function bindingProblems(config: HostConfig, host: string, configFile: string): string[] {
+  if (isLoopback(host)) return [];
+  return Object.entries(config.tenants)
+    .filter(([, t]) => !t.token && !t.tokenSha256)
+    .map(([id]) => `HOST: ${host} is not a loopback address, but tenant ${id} has no token; bind 127.0.0.1 or ::1, or give it a token in ${configFile}`);
 }
 
 export function readConfigFile(file: string): HostConfig {
@@ -106,10 +121,6 @@ export function readConfigFile(file: string): HostConfig {
   const parsed = hostConfigSchema.safeParse(json);
   if (!parsed.success) throw new ConfigError(file, formatIssues(parsed.error));
   return parsed.data;
-}
-
-function hasTokenlessTenant(config: HostConfig): boolean {
-  return Object.values(config.tenants).some((t) => !t.token && !t.tokenSha256);
 }
 
 export function isLoopback(host: string): boolean {

@@ -1,9 +1,10 @@
-import { readdir, readFile, lstat, realpath, stat } from "node:fs/promises";
-import { join, posix, relative, sep } from "node:path";
+import { readdir } from "node:fs/promises";
+import { join, posix, sep } from "node:path";
 import { compileModule, PluginLoadError, type SourceProblem } from "./compile.js";
 import { HOOK_NAMES, isHookName, type HookName } from "./hooks.js";
 import { manifestSchema, type Manifest } from "./manifest.js";
 import { formatIssues } from "./names.js";
+import { FolderReadError, readPluginFolder, type FolderFiles } from "./plugin-files.js";
 import { Sandbox, type PluginCode } from "../sandbox/index.js";
 
 /** A plugin folder that loaded: its manifest and the JavaScript that enters its sandboxes. */
@@ -15,19 +16,20 @@ export interface LoadedPlugin {
   loadedAt: Date;
 }
 
-/** What loading one folder gave: its plugin, or the problem that stopped it. */
+/**
+ * What loading one folder gave: its plugin, or the problem that stopped it, with the tenants its
+ * plugin.json names when it got that far (who may see the problem).
+ */
 export type FolderResult =
-  | { dir: string; folder: string; plugin: LoadedPlugin; problem?: undefined }
-  | { dir: string; folder: string; plugin?: undefined; problem: SourceProblem };
+  | { dir: string; folder: string; plugin: LoadedPlugin; problem?: undefined; tenants?: undefined }
+  | { dir: string; folder: string; plugin?: undefined; problem: SourceProblem; tenants?: Manifest["tenants"] };
 
 export interface LoadLimits {
-  /** the host's `memoryMb`, for plugins that do not set their own */
-  memoryMb: number;
+  /** the heap limit of the sandbox that tries the plugin at load */
+  memoryMb(manifest: Manifest): number;
 }
 
 const SCRIPT = /^(.+)\.(ts|js|mjs)$/;
-const MAX_FILES = 500;
-const MAX_BYTES = 5 * 1024 * 1024;
 /** Budget for evaluating a plugin's modules at load (an endless loop at module level ends here). */
 export const LOAD_TIMEOUT_MS = 2000;
 
@@ -46,9 +48,18 @@ export async function listFolders(pluginsDir: string): Promise<string[]> {
 export async function loadFolder(pluginsDir: string, dir: string, limits: LoadLimits): Promise<FolderResult> {
   const folder = join(pluginsDir, dir);
   try {
-    return { dir, folder, plugin: await loadPlugin(folder, limits) };
+    return { dir, folder, ...(await attemptLoad(folder, limits)) };
   } catch (e) {
-    return { dir, folder, problem: toProblem(e) };
+    return { dir, folder, problem: toProblem(e), tenants: e instanceof FolderReadError ? audience(e.manifest, dir) : undefined };
+  }
+}
+
+/** Whom a plugin.json says the folder serves; undefined when it does not parse. */
+function audience(manifestText: string | undefined, dir: string): Manifest["tenants"] | undefined {
+  try {
+    return parseManifest(manifestText, dir).tenants;
+  } catch {
+    return undefined;
   }
 }
 
@@ -65,44 +76,47 @@ export function toProblem(e: unknown): SourceProblem {
 /** Reads of a folder that is being written can mix two versions; a load is retried this often. */
 const CONSISTENT_READ_ATTEMPTS = 5;
 
-/**
- * Loads one plugin folder completely, or throws a PluginLoadError naming file and line. The files
- * are read again after loading: when they changed meanwhile (a copy or an editor still writing),
- * the load starts over, so a plugin is never built from, or failed on, two versions of its files.
- */
+/** Loads one plugin folder completely, or throws a PluginLoadError naming file and line. */
 export async function loadPlugin(folder: string, limits: LoadLimits): Promise<LoadedPlugin> {
-  const root = await realpath(folder);
+  const loaded = await attemptLoad(folder, limits);
+  if (loaded.problem) throw new PluginLoadError(loaded.problem);
+  return loaded.plugin;
+}
+
+type Attempt = { plugin: LoadedPlugin; problem?: undefined; tenants?: undefined } | { plugin?: undefined; problem: SourceProblem; tenants?: Manifest["tenants"] };
+
+/**
+ * The files are read again after loading: when they changed meanwhile (a copy or an editor still
+ * writing), the load starts over, so a plugin is never built from, or failed on, two versions of
+ * its files.
+ */
+async function attemptLoad(folder: string, limits: LoadLimits): Promise<Attempt> {
   for (let attempt = 1; ; attempt++) {
-    const files = await readFolder(root);
-    const built = await buildPlugin(folder, files, limits).then(
-      (plugin) => ({ plugin }),
-      (error: unknown) => ({ error }),
-    );
-    if (attempt >= CONSISTENT_READ_ATTEMPTS || sameFiles(files, await readFolder(root))) {
-      if ("error" in built) throw built.error;
-      return built.plugin;
-    }
+    const files = await readPluginFolder(folder);
+    const built = await buildPlugin(folder, files, limits);
+    if (attempt >= CONSISTENT_READ_ATTEMPTS || sameFiles(files, await readPluginFolder(folder))) return built;
   }
-}
-
-interface FolderFiles {
-  /** plugin.json's text; undefined when it is missing */
-  manifest: string | undefined;
-  sources: Map<string, string>;
-}
-
-async function readFolder(root: string): Promise<FolderFiles> {
-  const manifest = await readFile(join(root, "plugin.json"), "utf8").catch(() => undefined);
-  return { manifest, sources: await readSources(root) };
 }
 
 function sameFiles(a: FolderFiles, b: FolderFiles): boolean {
   return a.manifest === b.manifest && a.sources.size === b.sources.size && [...a.sources].every(([path, text]) => b.sources.get(path) === text);
 }
 
-async function buildPlugin(folder: string, { manifest: manifestText, sources }: FolderFiles, limits: LoadLimits): Promise<LoadedPlugin> {
-  const dirName = folder.split(sep).pop() ?? folder;
-  const manifest = parseManifest(manifestText, dirName);
+async function buildPlugin(folder: string, { manifest: manifestText, sources }: FolderFiles, limits: LoadLimits): Promise<Attempt> {
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(manifestText, folder.split(sep).pop() ?? folder);
+  } catch (e) {
+    return { problem: toProblem(e) };
+  }
+  try {
+    return { plugin: await buildCode(folder, manifest, sources, limits) };
+  } catch (e) {
+    return { problem: toProblem(e), tenants: manifest.tenants };
+  }
+}
+
+async function buildCode(folder: string, manifest: Manifest, sources: Map<string, string>, limits: LoadLimits): Promise<LoadedPlugin> {
   const hooks: Partial<Record<HookName, string>> = {};
   for (const file of sources.keys()) {
     if (file.includes("/")) continue;
@@ -131,7 +145,7 @@ async function buildPlugin(folder: string, { manifest: manifestText, sources }: 
     code.modules[file] = { code: js, imports };
   }
   const hookNames = Object.keys(hooks) as HookName[];
-  if (hookNames.length) await probe(code, manifest.memoryMb ?? limits.memoryMb);
+  if (hookNames.length) await probe(code, limits.memoryMb(manifest));
   return { folder, manifest, code, hooks: hookNames, loadedAt: new Date() };
 }
 
@@ -177,42 +191,6 @@ function jsonErrorOffset(text: string, message: string): number {
     else hi = mid - 1;
   }
   return lo;
-}
-
-/** Every script file inside the folder, keyed by its posix path; nothing reached through a link leaves it. */
-async function readSources(root: string): Promise<Map<string, string>> {
-  const sources = new Map<string, string>();
-  let bytes = 0;
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
-      const full = join(dir, entry.name);
-      const info = await lstat(full);
-      let target = full;
-      if (info.isSymbolicLink()) {
-        target = await realpath(full).catch(() => "");
-        if (!target || !isInside(root, target)) continue;
-      }
-      const kind = info.isSymbolicLink() ? await stat(target) : info;
-      if (kind.isDirectory()) {
-        await walk(full);
-      } else if (kind.isFile() && SCRIPT.test(entry.name)) {
-        const path = relative(root, full).split(sep).join("/");
-        if (sources.size >= MAX_FILES) throw new PluginLoadError({ file: path, message: `more than ${MAX_FILES} script files in the plugin folder` });
-        const text = await readFile(target, "utf8");
-        bytes += text.length;
-        if (bytes > MAX_BYTES) throw new PluginLoadError({ file: path, message: `the plugin's scripts exceed ${MAX_BYTES} bytes` });
-        sources.set(path, text);
-      }
-    }
-  };
-  await walk(root);
-  return sources;
-}
-
-function isInside(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel !== "" && !rel.startsWith("..") && !rel.startsWith(sep) && !rel.includes(`:`);
 }
 
 /** Relative imports of files inside the folder only; `.js` may name a `.ts` file, as tsc expects. */

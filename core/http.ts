@@ -73,9 +73,11 @@ export function createApp(deps: AppDeps): Koa {
       const tenantId = safeDecode(status[1]);
       const authorization = ctx.get("authorization") || undefined;
       const tenants = deps.tenants();
-      const allowed = tenants.isAdmin(authorization) ? tenants.get(tenantId) : tenants.authenticate(tenantId, authorization);
+      const admin = tenants.isAdmin(authorization);
+      const allowed = admin ? tenants.get(tenantId) : tenants.authenticate(tenantId, authorization);
       if (!allowed) throw new HttpError(401, "unauthorized", "unknown tenant or missing or wrong token");
-      ctx.body = { tenant: allowed.id, plugins: deps.registry.status(allowed.id) };
+      // A tenant's token sees only the folders that would serve it; the admin token sees every broken one.
+      ctx.body = { tenant: allowed.id, ...deps.registry.status(allowed.id, admin) };
       return;
     }
     await next();

@@ -22,3 +22,8 @@ export const manifestSchema = z.strictObject({
 });
 
 export type Manifest = z.infer<typeof manifestSchema> & { name: string };
+
+/** Whether the plugin serves this tenant (plugin.json `tenants`). */
+export function servesTenant(manifest: Pick<Manifest, "tenants">, tenant: string): boolean {
+  return manifest.tenants === "*" || manifest.tenants.includes(tenant);
+}

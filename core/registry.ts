@@ -3,9 +3,10 @@ import type { SourceProblem } from "./compile.js";
 import type { HostConfig } from "./config.js";
 import { LOAD_TIMEOUT_MS, sortByPriority, type FolderResult, type LoadedPlugin } from "./discovery.js";
 import type { HookName } from "./hooks.js";
-import { rules } from "./hooks.js";
+import { grantedLimits, type Clamp, type GrantedLimits } from "./limits.js";
 import type { Logger } from "./log.js";
 import { stockRecordStep } from "./stock-record.js";
+import { servesTenant, type Manifest } from "./manifest.js";
 import type { Tenant } from "./tenants.js";
 import { Sandbox, type Capability, type MemoryReading } from "../sandbox/index.js";
 
@@ -31,6 +32,8 @@ interface FolderState {
   dir: string;
   good?: LoadedPlugin;
   problem?: SourceProblem;
+  /** whom the failed version's plugin.json names; undefined when it could not be read */
+  problemTenants?: Manifest["tenants"];
   changedAt: Date;
 }
 
@@ -45,12 +48,22 @@ export interface PluginStatus {
   enabled?: boolean;
   error?: SourceProblem;
   loadedAt?: string;
+  /** what plugin.json asks for above this tenant's ceilings, and what it got */
+  clamped?: Clamp[];
+}
+
+/** A tenant's view of the plugins folder. */
+export interface TenantStatus {
+  plugins: PluginStatus[];
+  /** broken folders whose plugin.json does not say which tenants they serve */
+  unattributedBroken: number;
 }
 
 interface Instance {
   sandbox: Sandbox;
   /** the plugin's config with the tenant's overrides, serialised once */
   configJson: string;
+  limits: GrantedLimits;
   /** requests holding it; a replaced instance is disposed when the last one ends */
   leases: number;
   replaced: boolean;
@@ -109,8 +122,10 @@ export class Registry {
       this.retire(state.good);
       state.good = result.plugin;
       state.problem = undefined;
+      state.problemTenants = undefined;
     } else {
       state.problem = result.problem ?? { file: "plugin.json", message: `name "${result.plugin!.manifest.name}" is already used by folder ${clash!.dir}` };
+      state.problemTenants = result.plugin?.manifest.tenants ?? result.tenants;
     }
     this.folders.set(result.dir, state);
     this.rebuildOrder();
@@ -131,16 +146,26 @@ export class Registry {
 
   /** The enabled plugins that serve this tenant, in chain order. */
   servingTenant(tenant: string): LoadedPlugin[] {
-    return this.plugins.filter((p) => p.manifest.enabled && serves(p, tenant));
+    return this.plugins.filter((p) => p.manifest.enabled && servesTenant(p.manifest, tenant));
   }
 
-  /** Status of every plugin serving the tenant, and of the folders that serve nobody because they are broken. */
-  status(tenant: string): PluginStatus[] {
-    const out: PluginStatus[] = [];
+  /**
+   * Status of every plugin serving the tenant, and of the broken folders that would serve it. The
+   * other broken folders are another tenant's business: with `everything` (the admin token) they
+   * are listed too; otherwise those whose plugin.json names no tenants are only counted.
+   */
+  status(tenant: string, everything = false): TenantStatus {
+    const plugins: PluginStatus[] = [];
+    let unattributedBroken = 0;
+    const config = this.options.config();
     for (const f of [...this.folders.values()].sort((a, b) => (a.dir < b.dir ? -1 : 1))) {
-      if (f.good && !serves(f.good, tenant)) continue;
+      if (!f.good && !f.problemTenants) unattributedBroken++;
+      const tenants = f.good?.manifest.tenants ?? f.problemTenants;
+      const shown = tenants === undefined ? everything : servesTenant({ tenants }, tenant) || (everything && !f.good);
+      if (!shown) continue;
       const m = f.good?.manifest;
-      out.push({
+      const clamped = m ? grantedLimits(m, config, tenant).clamped : [];
+      plugins.push({
         name: m?.name ?? f.dir,
         folder: f.dir,
         priority: m?.priority,
@@ -148,9 +173,10 @@ export class Registry {
         state: !f.good ? "error" : f.problem ? "stale" : "ok",
         ...(f.problem ? { error: f.problem } : {}),
         ...(f.good ? { loadedAt: f.good.loadedAt.toISOString(), enabled: m!.enabled } : {}),
+        ...(clamped.length ? { clamped } : {}),
       });
     }
-    return out;
+    return { plugins, unattributedBroken };
   }
 
   /** The chain of one request: every plugin serving the tenant that implements the hook, held until release(); the stock conversion last. */
@@ -158,7 +184,6 @@ export class Registry {
     const chain = this.servingTenant(tenant.id).filter((p) => p.hooks.includes(hook));
     const held = chain.map((plugin) => this.instance(plugin, tenant));
     for (const instance of held) instance.leases++;
-    const config = this.options.config();
     // Serialized once, for every plugin of the chain; each step adds only its small overlay.
     let inputJson: string | undefined;
     const steps = chain.map((plugin, i): ChainStep => {
@@ -166,7 +191,7 @@ export class Registry {
       const instance = held[i];
       return {
         plugin: plugin.manifest.name,
-        timeoutMs: plugin.manifest.timeouts[hook] ?? config.timeouts[hook] ?? config.timeouts.default ?? rules[hook].defaultTimeoutMs,
+        timeoutMs: instance.limits.timeouts[hook],
         run: (input, overlay, data, deadline) => {
           this.touch(instance.sandbox);
           inputJson ??= JSON.stringify(input);
@@ -233,7 +258,8 @@ export class Registry {
     let instance = byTenant.get(tenant.id);
     if (!instance) {
       const overrides = tenant.config[plugin.manifest.name] ?? {};
-      instance = { sandbox: this.createSandbox(plugin, tenant), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)), leases: 0, replaced: false };
+      const limits = grantedLimits(plugin.manifest, this.options.config(), tenant.id);
+      instance = { sandbox: this.createSandbox(plugin, tenant, limits.memoryMb), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)), limits, leases: 0, replaced: false };
       byTenant.set(tenant.id, instance);
     }
     return instance;
@@ -252,7 +278,7 @@ export class Registry {
     }
   }
 
-  private createSandbox(plugin: LoadedPlugin, tenant: Tenant): Sandbox {
+  private createSandbox(plugin: LoadedPlugin, tenant: Tenant, memoryMb: number): Sandbox {
     const m = plugin.manifest;
     const granted: Record<string, Capability> = {};
     if (m.records) granted.records = this.options.capabilities.records;
@@ -262,7 +288,7 @@ export class Registry {
     const allowed = this.options.pluginLog ?? (() => true);
     return new Sandbox(plugin.code, {
       tenant: tenant.id,
-      memoryMb: m.memoryMb ?? this.options.config().memoryMb,
+      memoryMb,
       loadTimeoutMs: LOAD_TIMEOUT_MS,
       capabilities: granted,
       recordsDir: tenant.recordsDir,
@@ -272,10 +298,6 @@ export class Registry {
       },
     });
   }
-}
-
-function serves(plugin: LoadedPlugin, tenant: string): boolean {
-  return plugin.manifest.tenants === "*" || plugin.manifest.tenants.includes(tenant);
 }
 
 /** The tenant's overrides over the plugin's own config: objects merge key by key, anything else replaces. */

@@ -1,10 +1,12 @@
 import type { RequestListener, Server } from "node:http";
-import { stat } from "node:fs/promises";
+import { lstat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { basename } from "node:path";
 import { availableParallelism } from "node:os";
-import { ConfigError, isLoopback, readConfigFile, type HostConfig, type Settings } from "./config.js";
-import { listFolders, loadFolder, type FolderResult } from "./discovery.js";
+import { bindingProblems, ConfigError, isLoopback, readConfigFile, type HostConfig, type Settings } from "./config.js";
+import { listFolders, loadFolder, type FolderResult, type LoadedPlugin } from "./discovery.js";
 import { createApp } from "./http.js";
+import { clampsByTenants, loadLimits } from "./limits.js";
 import { listen, type Listener } from "./listener.js";
 import { rateLimiter, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
@@ -57,30 +59,36 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
     for (const [plugin, dropped] of logLimit.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { plugin, dropped });
   }, 5000).unref();
 
-  const limits = () => ({ memoryMb: config.memoryMb });
+  const reportClamps = (plugin: LoadedPlugin) => {
+    for (const { tenants, clamped } of clampsByTenants(plugin.manifest, config)) {
+      logger.warn("plugin.json asks for more than the host's ceilings; clamped", { folder: basename(plugin.folder), plugin: plugin.manifest.name, tenants, clamped });
+    }
+  };
   const applyResult = (result: FolderResult, reload: boolean) => {
     registry.apply(result);
     if (reload) metrics.reload("plugin", !result.problem);
     if (result.problem) {
       const p = result.problem;
       logger.error(reload ? "plugin reload failed; the last good version keeps serving" : "plugin failed to load", { folder: result.dir, file: p.file, line: p.line, column: p.column, error: p.message });
-    } else if (reload) {
-      logger.info("plugin reloaded", { folder: result.dir, plugin: result.plugin.manifest.name, hooks: result.plugin.hooks });
+    } else {
+      if (reload) logger.info("plugin reloaded", { folder: result.dir, plugin: result.plugin.manifest.name, hooks: result.plugin.hooks });
+      reportClamps(result.plugin);
     }
   };
-  for (const dir of await listFolders(settings.pluginsDir)) applyResult(await loadFolder(settings.pluginsDir, dir, limits()), false);
+  for (const dir of await listFolders(settings.pluginsDir)) applyResult(await loadFolder(settings.pluginsDir, dir, loadLimits(config)), false);
 
   // Reloads of one folder run one after another; a change during a reload schedules one more.
   const reloading = new Map<string, Promise<void>>();
   const reloadFolder = (dir: string) => {
     const next = (reloading.get(dir) ?? Promise.resolve()).then(async () => {
-      const isDir = await stat(`${settings.pluginsDir}/${dir}`).then((s) => s.isDirectory(), () => false);
+      // lstat, as at start: a link in the plugins folder is not a plugin folder.
+      const isDir = await lstat(`${settings.pluginsDir}/${dir}`).then((s) => s.isDirectory(), () => false);
       if (!isDir) {
         if (registry.folderNames.includes(dir)) logger.info("plugin folder removed", { folder: dir });
         registry.remove(dir);
         return;
       }
-      applyResult(await loadFolder(settings.pluginsDir, dir, limits()), true);
+      applyResult(await loadFolder(settings.pluginsDir, dir, loadLimits(config)), true);
     });
     const tracked = next.catch((e: unknown) => {
       logger.error("plugin reload crashed", { folder: dir, error: String(e) });
@@ -94,11 +102,15 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       ? undefined
       : watchFile(settings.configFile, () => {
       try {
-        config = readConfigFile(settings.configFile!);
+        const next = readConfigFile(settings.configFile!);
+        const exposed = bindingProblems(next, settings.host, settings.configFile!);
+        if (exposed.length) throw new ConfigError(settings.configFile!, exposed);
+        config = next;
         tenants = new Tenants(config);
         registry.resetInstances();
         metrics.reload("config", true);
         logger.info("config reloaded", { tenants: tenants.ids });
+        for (const plugin of registry.loaded) reportClamps(plugin);
       } catch (e) {
         metrics.reload("config", false);
         const problems = e instanceof ConfigError ? e.problems : [String(e)];

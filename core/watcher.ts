@@ -1,5 +1,6 @@
 import { watch } from "chokidar";
 import { relative, sep } from "node:path";
+import { FOLDER_LIMITS } from "./plugin-files.js";
 
 /** Quiet time after the last change in a folder before it is reloaded: a folder copied file by file loads once. */
 export const SETTLE_MS = 300;
@@ -12,7 +13,10 @@ export function watchPlugins(pluginsDir: string, changed: (dir: string) => void)
   const timers = new Map<string, NodeJS.Timeout>();
   const watcher = watch(pluginsDir, {
     ignoreInitial: true,
-    depth: 8,
+    // A link in a plugin folder may lead anywhere (even to /): discovery refuses it, and the watcher
+    // never walks it. The plugin folders are one level below the plugins folder.
+    followSymlinks: false,
+    depth: FOLDER_LIMITS.maxDepth + 1,
     ignored: (path) => relative(pluginsDir, path).split(sep).some((part) => part === "node_modules"),
   });
   watcher.on("all", (_event, path) => {

@@ -57,14 +57,14 @@ describe("capabilities through the host", function () {
 
   describe("the example plugins as shipped", () => {
     it("record-to-mp3 loads (probe included) with the records grant only", async () => {
-      const plugin = await loadPlugin(path.join(EXAMPLES, "record-to-mp3"), { memoryMb: 64 });
+      const plugin = await loadPlugin(path.join(EXAMPLES, "record-to-mp3"), { memoryMb: () => 64 });
       assert.deepEqual(plugin.hooks, ["process_record_file_path"]);
       assert.equal(plugin.manifest.records, true);
       assert.deepEqual([plugin.manifest.allowHosts, plugin.manifest.store], [[], false]);
     });
 
     it("bitrix-comment loads disabled, with a placeholder portal for the integrator to replace", async () => {
-      const plugin = await loadPlugin(path.join(EXAMPLES, "bitrix-comment"), { memoryMb: 64 });
+      const plugin = await loadPlugin(path.join(EXAMPLES, "bitrix-comment"), { memoryMb: () => 64 });
       assert.deepEqual(plugin.hooks, ["post_registration"]);
       assert.equal(plugin.manifest.enabled, false);
       assert.deepEqual(plugin.manifest.allowHosts, ["example.bitrix24.ru"]);

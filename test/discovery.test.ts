@@ -212,7 +212,7 @@ describe("discovery: broken plugin folders (CONTRACT §3)", () => {
   before(async () => {
     const files: Record<string, string | object> = { ...GOOD };
     for (const c of BROKEN) for (const [path, content] of Object.entries(c.files)) files[`${c.folder}/${path}`] = content;
-    host = await startTestHost(pluginsDir(files));
+    host = await startTestHost(pluginsDir(files), { tenants: { default: {} }, adminToken: "admin-token" });
   });
   after(() => host.close());
 
@@ -266,10 +266,17 @@ describe("discovery: broken plugin folders (CONTRACT §3)", () => {
     assert.equal(host.registry.loaded.find((p) => p.manifest.name === "twin")?.folder.endsWith("twin-a"), true);
   });
 
-  it("the status endpoint lists every broken folder with its problem, and the good ones as ok", async () => {
-    const response = await fetch(`${host.url}/v1/tenants/default/plugins`);
+  type Status = { plugins: { folder: string; name: string; state: string; error?: { file: string; line?: number; message: string } }[]; unattributedBroken: number };
+  const statusAs = async (headers: Record<string, string>): Promise<Status> => {
+    const response = await fetch(`${host.url}/v1/tenants/default/plugins`, { headers });
     assert.equal(response.status, 200);
-    const body = (await response.json()) as { plugins: { folder: string; name: string; state: string; error?: { file: string; line?: number; message: string } }[] };
+    return (await response.json()) as Status;
+  };
+  // the folders whose plugin.json could not be read or validated: nobody can tell whom they serve
+  const unattributed = ["no-manifest", "trailing-comma", "single-quotes", "truncated-json", "unknown-field", "bad-priority", "bad-tenants", "bad-tenant-id"];
+
+  it("the status endpoint, with the admin token, lists every broken folder with its problem, and the good ones as ok", async () => {
+    const body = await statusAs({ authorization: "Bearer admin-token" });
     const byFolder = new Map(body.plugins.map((p) => [p.folder, p]));
     for (const folder of ["good", "lib-js", "lib-bare", "twin-a"]) assert.equal(byFolder.get(folder)?.state, "ok", folder);
     for (const c of BROKEN) {
@@ -278,6 +285,14 @@ describe("discovery: broken plugin folders (CONTRACT §3)", () => {
       // as JSON: fields the problem leaves undefined are absent from the answer
       assert.deepEqual(entry.error, JSON.parse(JSON.stringify(problemOf(c.folder))), c.folder);
     }
+    assert.equal(body.unattributedBroken, unattributed.length);
+  });
+
+  it("the tenant sees the broken folders that would serve it, and only counts those whose plugin.json names nobody", async () => {
+    const body = await statusAs({});
+    const shown = body.plugins.filter((p) => p.state === "error").map((p) => p.folder).sort();
+    assert.deepEqual(shown, BROKEN.map((c) => c.folder).filter((f) => !unattributed.includes(f)).sort());
+    assert.equal(body.unattributedBroken, unattributed.length);
   });
 });
 

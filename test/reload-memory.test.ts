@@ -14,7 +14,7 @@ describe("reload memory", () => {
     // The same path as a watched change: load the folder, swap it in, serve a request on it.
     const reload = async (version: number) => {
       writeFileSync(join(host.dir, "p/process_client_phone.js"), `export default (i) => ({ phone: i.phone + "-${version}" })`);
-      host.registry.apply(await loadFolder(host.dir, "p", { memoryMb: 32 }));
+      host.registry.apply(await loadFolder(host.dir, "p", { memoryMb: () => 32 }));
       const answer = await host.post("default", "process_client_phone", input);
       assert.equal(answer.body.data.phone, `89213451807-${version}`);
     };

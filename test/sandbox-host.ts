@@ -57,11 +57,11 @@ export interface ChildHost {
 
 const TSX = import.meta.resolve("tsx");
 
-/** Starts core/main.ts on 127.0.0.1:0 over a temp plugins folder made of `files`; one token-less tenant, `t`. */
-export async function spawnHost(files: Record<string, string | object>): Promise<ChildHost> {
+/** Starts core/main.ts on 127.0.0.1:0 over a temp plugins folder made of `files`, with `config` (it serves the token-less tenant `t`). */
+export async function spawnHost(files: Record<string, string | object>, config: object = {}): Promise<ChildHost> {
   const dir = pluginsDir(files);
   const configFile = join(dir, ".hookhost.json");
-  writeFileSync(configFile, JSON.stringify({ tenants: { t: {} } }));
+  writeFileSync(configFile, JSON.stringify({ tenants: { t: {} }, ...config }));
   const child = spawn(process.execPath, ["--no-node-snapshot", "--import", TSX, join(ROOT, "core", "main.ts")], {
     cwd: dir,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", HOOKHOST_PLUGINS: dir, HOOKHOST_CONFIG: configFile, LOG_LEVEL: "info" },

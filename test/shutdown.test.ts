@@ -9,7 +9,7 @@ describe("graceful stop (CONTRACT §1)", () => {
     const host = await spawnHost({
       "slow/plugin.json": { timeouts: { process_client_phone: 5000 } },
       "slow/process_client_phone.js": `export default (input) => { const end = Date.now() + 1000; while (Date.now() < end); return { phone: input.phone + "-done" }; }`,
-    });
+    }, { pluginLimits: { slow: { timeouts: { process_client_phone: 5000 } } } });
     const inFlight = host.post("process_client_phone", fixture("process_client_phone"));
     await sleep(300);
     const stopped = host.stop();

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import type { SourceProblem } from "../compile.js";
 import { hostConfigSchema } from "../config.js";
 import { listFolders, loadFolder, type FolderResult } from "../discovery.js";
+import { loadLimits } from "../limits.js";
 import type { HookName } from "../hooks.js";
 import type { Io } from "./io.js";
 import { oneLine, problemLine } from "./problems.js";
@@ -43,8 +44,8 @@ export async function checkCommand(options: CheckOptions, io: Io): Promise<numbe
   } catch (e) {
     throw new InputError((e as Error).message);
   }
-  // The host's default heap limit: a plugin's own memoryMb still applies.
-  const limits = { memoryMb: hostConfigSchema.parse({}).memoryMb };
+  // The host's default ceilings: a plugin's own memoryMb applies within them.
+  const limits = loadLimits(hostConfigSchema.parse({}));
   const results: FolderResult[] = [];
   for (const dir of dirs) results.push(await loadFolder(pluginsDir, dir, limits));
   const types = typecheckFolders(pluginsDir, dirs);

@@ -6,6 +6,7 @@ import { cancelsRequests } from "../connector-version.js";
 import { loadSettings } from "../config.js";
 import type { SourceProblem } from "../compile.js";
 import { listFolders, loadFolder } from "../discovery.js";
+import { loadLimits } from "../limits.js";
 import type { HookName } from "../hooks.js";
 import type { Logger } from "../log.js";
 import { Registry } from "../registry.js";
@@ -50,7 +51,7 @@ export async function openLocalHost(options: LocalHostOptions, logger: Logger): 
   const { capabilities, store } = createCapabilities(process.env, () => config);
   const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes });
   try {
-    for (const dir of await listFolders(settings.pluginsDir)) registry.apply(await loadFolder(settings.pluginsDir, dir, { memoryMb: config.memoryMb }));
+    for (const dir of await listFolders(settings.pluginsDir)) registry.apply(await loadFolder(settings.pluginsDir, dir, loadLimits(config)));
   } catch (e) {
     registry.disposeAll();
     await store.close();

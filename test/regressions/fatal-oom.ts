@@ -18,7 +18,7 @@ export function startHog(attack: string, extra: Record<string, string | object> 
     [`hog/${HOOK}.js`]: `export default (input) => {\n  if (input.attack) { ${attack} }\n  return { hog: "fine" };\n};`,
     "after/plugin.json": { priority: 2 },
     [`after/${HOOK}.js`]: `export default () => ({ after: "ran" });`,
-  });
+  }, { pluginLimits: { hog: { timeouts: { [HOOK]: 5000 } } } });
 }
 
 /** Runs the attack: the hog fails with `error`, the chain goes on, and the error text is returned. */
