@@ -112,12 +112,12 @@ describe("plugin limits: ceilings raised per tenant and per plugin", () => {
     assert.deepEqual(await clampedOf("small", "greedy"), [
       { field: "memoryMb", asked: 4096, granted: 16 },
       { field: `timeouts.${TIME_HOOK}`, asked: 60_000, granted: 300 },
-      { field: `timeouts.${MEMORY_HOOK}`, asked: 60_000, granted: 3000 },
+      { field: `timeouts.${MEMORY_HOOK}`, asked: 60_000, granted: 2000 },
     ]);
     assert.deepEqual(await clampedOf("big", "greedy"), [
       { field: "memoryMb", asked: 4096, granted: 128 },
       { field: `timeouts.${TIME_HOOK}`, asked: 60_000, granted: 3000 },
-      { field: `timeouts.${MEMORY_HOOK}`, asked: 60_000, granted: 3000 },
+      { field: `timeouts.${MEMORY_HOOK}`, asked: 60_000, granted: 2000 },
     ]);
     assert.deepEqual(await clampedOf("small", "favoured"), [
       { field: "memoryMb", asked: 4096, granted: 128 },
@@ -132,8 +132,8 @@ describe("plugin limits: ceilings raised per tenant and per plugin", () => {
     const clamps = lines.filter((l) => /clamped/.test(l.message));
     const greedy = clamps.filter((l) => l.plugin === "greedy").map((l) => ({ tenants: l.tenants, fields: (l.clamped as any[]).map((c) => `${c.field} ${c.asked}→${c.granted}`) }));
     assert.deepEqual(greedy.sort((a: any, b: any) => (a.tenants[0] < b.tenants[0] ? -1 : 1)), [
-      { tenants: ["big"], fields: ["memoryMb 4096→128", `timeouts.${TIME_HOOK} 60000→3000`, `timeouts.${MEMORY_HOOK} 60000→3000`] },
-      { tenants: ["small"], fields: ["memoryMb 4096→16", `timeouts.${TIME_HOOK} 60000→300`, `timeouts.${MEMORY_HOOK} 60000→3000`] },
+      { tenants: ["big"], fields: ["memoryMb 4096→128", `timeouts.${TIME_HOOK} 60000→3000`, `timeouts.${MEMORY_HOOK} 60000→2000`] },
+      { tenants: ["small"], fields: ["memoryMb 4096→16", `timeouts.${TIME_HOOK} 60000→300`, `timeouts.${MEMORY_HOOK} 60000→2000`] },
     ]);
     assert.deepEqual(clamps.filter((l) => l.plugin === "modest" || l.plugin === "silent"), []);
   });

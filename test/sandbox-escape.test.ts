@@ -289,12 +289,11 @@ describe("sandbox escapes: links out of the plugin folder", () => {
 
   it("a symlink inside a plugin folder to a file or folder outside it is never loaded", async () => {
     const broken = Object.fromEntries(host.registry.broken.map((b) => [b.dir, b.problem]));
-    assert.deepEqual(Object.keys(broken).sort(), ["linked-dir", "linked-file"]);
-    for (const dir of ["linked-dir", "linked-file"]) {
-      assert.match(broken[dir].message, /^import "\.\/lib\/secret\.js": no such file in the plugin folder$/);
-    }
-    const hook = host.registry.loaded.find((p) => p.manifest.name === "linked-hook");
-    assert.deepEqual(hook?.hooks, []);
+    assert.deepEqual(
+      Object.entries(broken).sort(([a], [b]) => a.localeCompare(b)).map(([dir, p]) => [dir, p.file]),
+      [["linked-dir", "lib"], ["linked-file", "lib/secret.js"], ["linked-hook", "need_registration.js"]],
+    );
+    for (const problem of Object.values(broken)) assert.match(problem.message, /^a symbolic link that leads outside the plugin folder/);
     const answer = await host.post("t", "need_registration", fixture("need_registration"));
     assert.deepEqual(answer.body, { state: "success", data: { result: true } });
     assert.deepEqual(answer.trace, []);
