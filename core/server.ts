@@ -5,7 +5,7 @@ import { availableParallelism } from "node:os";
 import { ConfigError, readConfigFile, type HostConfig, type Settings } from "./config.js";
 import { listFolders, loadFolder, type FolderResult } from "./discovery.js";
 import { createApp } from "./http.js";
-import { rateLimiter, type Logger } from "./log.js";
+import { pluginLogLimiter, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { Registry, type HostCapabilities } from "./registry.js";
 import { Tenants } from "./tenants.js";
@@ -25,21 +25,18 @@ export interface RunningHost {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Plugin `ctx.log` lines allowed per plugin: a steady rate with room for a burst. */
-const PLUGIN_LOG_PER_SECOND = 50;
-const PLUGIN_LOG_BURST = 200;
-
 /** Loads the plugins, then listens and keeps following the plugins folder and the config file. */
 export async function startHost(settings: Settings, logger: Logger): Promise<RunningHost> {
   let config: HostConfig = settings.config;
   let tenants = new Tenants(config);
   const { capabilities, store } = createCapabilities(process.env);
-  const logLimit = rateLimiter(PLUGIN_LOG_PER_SECOND, PLUGIN_LOG_BURST);
-  const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: (plugin) => logLimit.allow(plugin) });
+  const pluginLog = pluginLogLimiter();
+  const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog });
   const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
-  const dropReport = setInterval(() => {
-    for (const [plugin, dropped] of logLimit.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { plugin, dropped });
-  }, 5000).unref();
+  const reportDrops = () => {
+    for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
+  };
+  const dropReport = setInterval(reportDrops, 5000).unref();
 
   const limits = () => ({ memoryMb: config.memoryMb });
   const applyResult = (result: FolderResult, reload: boolean) => {
@@ -118,6 +115,7 @@ export async function startHost(settings: Settings, logger: Logger): Promise<Run
       clearTimeout(force);
       registry.disposeAll();
       await store.close();
+      reportDrops();
     },
   };
 }
