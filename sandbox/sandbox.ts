@@ -63,7 +63,7 @@ export const MAX_RESULT_CHARS = 1024 * 1024;
 /** Calls allowed to wait for one sandbox; beyond it a call fails at once instead of piling up. */
 export const MAX_QUEUED = 256;
 /** Capability calls one run may have in flight; the isolate refuses more before they cross. */
-export const MAX_CALLS_IN_FLIGHT = 64;
+export const MAX_CALLS_IN_FLIGHT = 16;
 // Caps on the text a plugin sends out, in characters: applied inside the isolate, and again on
 // this side, since the bootstrap shares its realm with plugin code. A longer text is cut and ends
 // with "…".

@@ -133,6 +133,34 @@ describe("regression: the bootstrap's caps trusted the plugin's prototypes", fun
   }
 });
 
+describe("Promise's then, constructor and species are fixed (isolated-vm waits on a run's promise with them)", () => {
+  it("assigning or redefining them throws a TypeError in a plugin; its promises, awaits and capability calls still work", async () => {
+    const host = await startTenantsHost({
+      "plugin.json": { tenants: ["evil"], store: true },
+      [`${HOOK}.js`]: `export default async (input, ctx) => {
+  const errors = [];
+  const attempts = [
+    () => { Promise.prototype.then = () => {}; },
+    () => { Promise.prototype.constructor = Object; },
+    () => Object.defineProperty(Promise.prototype, "then", { value: () => {} }),
+    () => Object.defineProperty(Promise, Symbol.species, { value: Object }),
+    () => delete Promise.prototype.then,
+  ];
+  for (const attempt of attempts) try { attempt(); errors.push("none"); } catch (e) { errors.push(e.constructor.name); }
+  await ctx.store.set("k", 1);
+  const [a, b] = await Promise.all([Promise.resolve(1).then((x) => x + 1), ctx.store.get("k")]);
+  return { errors, a, b };
+};`,
+    });
+    try {
+      const answer = await host.attack("none");
+      assert.deepEqual(answer.body.data, { errors: ["TypeError", "TypeError", "TypeError", "TypeError", "TypeError"], a: 2, b: 1 });
+    } finally {
+      await host.close();
+    }
+  });
+});
+
 describe("regression: a 100 MB thrown message stalled every tenant", function () {
   this.timeout(120_000);
 
