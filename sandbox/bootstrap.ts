@@ -106,14 +106,15 @@ const log = freeze({
 // before it crosses. Calls left over from an earlier run do not count against the next one.
 let runs = 0, inFlight = 0;
 function ignore() {}
-// A rejected promise that has a handler already: isolated-vm lists every rejection made without
-// one and scans that list each time a handler is added later, so thousands of refusals handled at
-// once (Promise.allSettled) would cost the isolate the square of their count.
-function refused(error) {
+// A refusal is one rejected promise per method, made once: a flood of refused calls allocates
+// nothing (no error, no stack, no promise each), and it has a handler already, since isolated-vm
+// lists every rejection made without one and scans that list each time a handler is added later
+// (thousands of refusals handled at once, as by Promise.allSettled, would cost their square).
+function refusal(message) {
   let reject;
   const promise = new PromiseType((_, r) => { reject = r; });
   then(promise, undefined, ignore);
-  reject(error);
+  reject(new ErrorType(message));
   return promise;
 }
 // One sandbox-side wrapper per granted capability method; the arguments leave as one JSON string,
@@ -122,8 +123,8 @@ function capability(name, methods) {
   const api = {};
   for (const method of methods) {
     const label = "ctx." + name + "." + method;
-    const refusal = label + ": more than " + callsInFlight + " capability calls in flight in this run; await some before making more";
-    api[method] = (...args) => (inFlight >= callsInFlight ? refused(new ErrorType(refusal)) : send(name, method, label, args));
+    const refused = refusal(label + ": more than " + callsInFlight + " capability calls in flight in this run; await some before making more");
+    api[method] = (...args) => (inFlight >= callsInFlight ? refused : send(name, method, label, args));
   }
   return freeze(api);
 }
