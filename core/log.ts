@@ -22,7 +22,8 @@ export function silentLogger(): Logger {
 }
 
 /** Plugin `ctx.log` lines allowed per tenant × plugin: a steady rate with room for a burst. */
-export const PLUGIN_LOG_LIMIT = { perSecond: 50, burst: 200 };
+const PLUGIN_LOG_PER_SECOND = 50;
+const PLUGIN_LOG_BURST = 200;
 
 /**
  * One token bucket per tenant × plugin, so that neither a chatty tenant nor a chatty plugin can
@@ -30,12 +31,14 @@ export const PLUGIN_LOG_LIMIT = { perSecond: 50, burst: 200 };
  * before a line crosses to the host, and reports what it dropped there (`dropped`); this bucket
  * still holds when a sandbox is rebuilt with a fresh one. Drops are counted per tenant × plugin.
  */
-export function pluginLogLimiter({ perSecond, burst } = PLUGIN_LOG_LIMIT, now = () => Date.now()) {
+export function pluginLogLimiter() {
+  const perSecond = PLUGIN_LOG_PER_SECOND;
+  const burst = PLUGIN_LOG_BURST;
   const buckets = new Map<string, { tenant: string; plugin: string; tokens: number; at: number; dropped: number }>();
   const bucket = (tenant: string, plugin: string) => {
     const key = JSON.stringify([tenant, plugin]);
     let b = buckets.get(key);
-    if (!b) buckets.set(key, (b = { tenant, plugin, tokens: burst, at: now(), dropped: 0 }));
+    if (!b) buckets.set(key, (b = { tenant, plugin, tokens: burst, at: Date.now(), dropped: 0 }));
     return b;
   };
   return {
@@ -43,7 +46,7 @@ export function pluginLogLimiter({ perSecond, burst } = PLUGIN_LOG_LIMIT, now = 
     burst,
     allow(tenant: string, plugin: string): boolean {
       const b = bucket(tenant, plugin);
-      const t = now();
+      const t = Date.now();
       b.tokens = Math.min(burst, b.tokens + ((t - b.at) / 1000) * perSecond);
       b.at = t;
       if (b.tokens >= 1) {
