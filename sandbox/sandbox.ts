@@ -369,7 +369,8 @@ export class Sandbox {
       for (const [hook, path] of Object.entries(this.code.hooks)) {
         loading = path;
         await loadHook(hook, path).catch((e: unknown) => {
-          const message = errorMessage(e);
+          // what a module throws at load is plugin text: cut like a run's error
+          const message = cut(errorMessage(e), MAX_ERROR_CHARS);
           throw new Error(/^\S+\.(ts|js|mjs): /.test(message) ? message : `${path}: ${message}`, { cause: e });
         });
       }

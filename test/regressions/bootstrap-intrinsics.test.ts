@@ -133,6 +133,38 @@ describe("regression: the bootstrap's caps trusted the plugin's prototypes", fun
   }
 });
 
+describe("regression: an error thrown while a plugin loads reached the status and the log whole", () => {
+  const LOAD_THROWS: Record<string, string> = {
+    message: `throw new Error("x".repeat(2e7));`,
+    sliceReplaced: `String.prototype.slice = function () { return String(this); };\nthrow new Error("x".repeat(2e7));`,
+    name: `const e = new Error("boom"); e.name = "N".repeat(2e7); throw e;`,
+    rangeError: `throw new RangeError("r".repeat(2e7));`,
+  };
+
+  it("the folder's status and the 'plugin failed to load' line carry at most 2,000 characters of it", async () => {
+    const files: Record<string, string | object> = {};
+    for (const [name, code] of Object.entries(LOAD_THROWS)) {
+      files[`${name.toLowerCase()}/plugin.json`] = {};
+      files[`${name.toLowerCase()}/${HOOK}.js`] = `${code}\nexport default () => ({});`;
+    }
+    const kept = keepingLogger("info");
+    const host = await startTestHost(pluginsDir(files), { memoryMb: 256, tenants: { default: {} } }, undefined, kept.logger);
+    try {
+      const status = (await (await fetch(`${host.url}/v1/tenants/default/plugins`)).json()) as { plugins: { name: string; state: string; error?: { message: string } }[] };
+      for (const name of Object.keys(LOAD_THROWS)) {
+        const folder = status.plugins.find((p) => p.name === name.toLowerCase());
+        assert.equal(folder?.state, "error", name);
+        assert.ok(folder!.error!.message.length <= ERROR_CHARS + 1, `${name}: a status error of ${folder!.error!.message.length} characters`);
+      }
+      const failed = kept.lines.filter((l) => l.message === "plugin failed to load");
+      assert.equal(failed.length, Object.keys(LOAD_THROWS).length);
+      for (const line of failed) assert.ok(String(line.error).length <= ERROR_CHARS + 100, `a log line with an error of ${String(line.error).length} characters`);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
 describe("Promise's then, constructor and species are fixed (isolated-vm waits on a run's promise with them)", () => {
   it("assigning or redefining them throws a TypeError in a plugin; its promises, awaits and capability calls still work", async () => {
     const host = await startTenantsHost({
