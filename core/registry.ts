@@ -3,12 +3,13 @@ import type { SourceProblem } from "./compile.js";
 import type { HostConfig } from "./config.js";
 import { LOAD_TIMEOUT_MS, sortByPriority, type FolderResult, type LoadedPlugin } from "./discovery.js";
 import type { HookName } from "./hooks.js";
+import { rules } from "./hooks.js";
 import { grantedLimits, type Clamp, type GrantedLimits } from "./limits.js";
-import type { Logger } from "./log.js";
+import type { Logger, PluginLogLimiter } from "./log.js";
 import { stockRecordStep } from "./stock-record.js";
 import { servesTenant, type Manifest } from "./manifest.js";
 import type { Tenant } from "./tenants.js";
-import { Sandbox, type Capability, type MemoryReading } from "../sandbox/index.js";
+import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading } from "../sandbox/index.js";
 
 /** The capabilities the host offers; a plugin's manifest decides which of them its sandboxes get. */
 export interface HostCapabilities {
@@ -23,8 +24,8 @@ export interface RegistryOptions {
   logger: Logger;
   /** most sandboxes alive at once; past it the least recently used idle one is unloaded */
   maxSandboxes: number;
-  /** called with a plugin's `ctx.log` line; decides whether it is written */
-  pluginLog?: (plugin: string) => boolean;
+  /** rate-limits plugins' `ctx.log` lines per tenant × plugin; without it every line is written */
+  pluginLog?: PluginLogLimiter;
 }
 
 /** One plugin folder as the host sees it: the version it serves, and what is wrong with the folder now. */
@@ -285,7 +286,7 @@ export class Registry {
     if (m.allowHosts.length) granted.http = this.options.capabilities.http;
     if (m.store) granted.store = this.options.capabilities.store;
     const log = this.options.logger.child({ tenant: tenant.id, plugin: m.name });
-    const allowed = this.options.pluginLog ?? (() => true);
+    const limiter = this.options.pluginLog;
     return new Sandbox(plugin.code, {
       tenant: tenant.id,
       memoryMb,
@@ -293,8 +294,15 @@ export class Registry {
       capabilities: granted,
       recordsDir: tenant.recordsDir,
       allowHosts: m.allowHosts,
+      // lines the logger would not write never leave the isolate
+      logLevels: LOG_LEVELS.filter((level) => log.isLevelEnabled(level)),
+      logLimit: limiter && {
+        perSecond: limiter.perSecond,
+        burst: limiter.burst,
+        onDropped: (count) => limiter.dropped(tenant.id, m.name, count),
+      },
       onLog: (level, message, fields, run) => {
-        if (allowed(m.name)) log.log(level, message, { source: "plugin", hook: run?.hook, requestId: run?.requestId, fields });
+        if (!limiter || limiter.allow(tenant.id, m.name)) log.log(level, message, { source: "plugin", hook: run?.hook, requestId: run?.requestId, fields });
       },
     });
   }

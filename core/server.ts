@@ -8,7 +8,7 @@ import { listFolders, loadFolder, type FolderResult, type LoadedPlugin } from ".
 import { createApp } from "./http.js";
 import { clampsByTenants, loadLimits } from "./limits.js";
 import { listen, type Listener } from "./listener.js";
-import { rateLimiter, type Logger } from "./log.js";
+import { pluginLogLimiter, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { Registry, type HostCapabilities } from "./registry.js";
 import { Tenants } from "./tenants.js";
@@ -27,10 +27,6 @@ export interface RunningHost {
   /** stop accepting, let requests in flight finish (at most `graceMs`), free every sandbox */
   close(graceMs?: number): Promise<void>;
 }
-
-/** Plugin `ctx.log` lines allowed per plugin: a steady rate with room for a burst. */
-const PLUGIN_LOG_PER_SECOND = 50;
-const PLUGIN_LOG_BURST = 200;
 
 /**
  * Loads the plugins, then serves on `listener` (taken here when not given) and keeps following the
@@ -52,12 +48,13 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
   let config: HostConfig = settings.config;
   let tenants = new Tenants(config);
   const { capabilities, store } = createCapabilities(process.env, () => config);
-  const logLimit = rateLimiter(PLUGIN_LOG_PER_SECOND, PLUGIN_LOG_BURST);
-  const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: (plugin) => logLimit.allow(plugin) });
+  const pluginLog = pluginLogLimiter();
+  const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog });
   const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
-  const dropReport = setInterval(() => {
-    for (const [plugin, dropped] of logLimit.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { plugin, dropped });
-  }, 5000).unref();
+  const reportDrops = () => {
+    for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
+  };
+  const dropReport = setInterval(reportDrops, 5000).unref();
 
   const reportClamps = (plugin: LoadedPlugin) => {
     for (const { tenants, clamped } of clampsByTenants(plugin.manifest, config)) {
@@ -144,6 +141,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       clearTimeout(force);
       registry.disposeAll();
       await store.close();
+      reportDrops();
     },
   };
   return { handle: app.callback(), running };

@@ -2,35 +2,65 @@
 // that holds the host's References: they live in this closure and never reach plugin code, which
 // sees plain sandbox-made functions (`defineHook`, `cancel`, `ctx.log.*`, capability methods).
 //
-// Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, maxResultChars])`.
-// It returns two functions the host calls by Reference: `register(hook, fn)` and
-// `run(hook, inputPieces, overlayPieces, ...pieces)` (input, overlay and ctx JSON, cut in pieces);
-// the plugin gets `{ ...input, ...overlay }`.
+// Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, limitsJson])`
+// (limits: see bootstrapLimits() in sandbox.ts). It returns two functions the host calls by
+// Reference: `register(hook, fn)` and `run(hook, inputPieces, overlayPieces, ...pieces)` (input,
+// overlay and ctx JSON, cut in pieces); the plugin gets `{ ...input, ...overlay }`.
 // Everything crossing the boundary is JSON text: strings, or arrays of string pieces under 1 KB
 // (see pieces() in sandbox.ts); one copy in, one copy out per call.
+//
+// Plugin code shares this realm: it may replace String.prototype.slice, JSON, Map.prototype.get,
+// Function.prototype.call or set Object.prototype.timeout. So every built-in used below is taken
+// before plugin code runs, no method is looked up on a plugin-reachable object at call time, and
+// the options handed to isolated-vm have no prototype.
 export const BOOTSTRAP = String.raw`
-const logRef = $0, capRef = $1, grants = JSON.parse($2), maxResultChars = $3;
-const parse = JSON.parse, stringify = JSON.stringify, freeze = Object.freeze, define = Object.defineProperty;
-const protoOf = Object.getPrototypeOf, isArray = Array.isArray, plainProto = Object.prototype;
+const logRef = $0, capRef = $1, grants = JSON.parse($2), limits = JSON.parse($3);
+// uncurry(f)(self, ...args) is f.call(self, ...args), with both call and f fixed now
+const uncurry = Function.prototype.bind.bind(Function.prototype.call);
+const slice = uncurry(String.prototype.slice), toText = String;
+const parse = JSON.parse, stringify = JSON.stringify;
+const freeze = Object.freeze, define = Object.defineProperty, protoOf = Object.getPrototypeOf, hasOwn = Object.hasOwn;
+const isArray = Array.isArray, plainProto = Object.prototype, objectTag = uncurry(Object.prototype.toString);
+const isInstance = uncurry(Function.prototype[Symbol.hasInstance]), ErrorType = Error, TypeErrorType = TypeError;
+const PromiseType = Promise, then = uncurry(Promise.prototype.then);
+const mapGet = uncurry(Map.prototype.get), mapSet = uncurry(Map.prototype.set);
+const weakAdd = uncurry(WeakSet.prototype.add), weakHas = uncurry(WeakSet.prototype.has);
+const now = Date.now, min = Math.min;
+const sendLog = uncurry(logRef.applyIgnored), sendCall = uncurry(capRef.apply);
+const { maxResultChars, maxLogChars, maxFieldsChars, maxErrorChars, maxReasonChars, callsInFlight, logPerSecond, logBurst } = limits;
+const crosses = { __proto__: null };
+for (const level of limits.logLevels) crosses[level] = true;
+
+// isolated-vm waits for a run's promise with then() and catch(), which look up "then",
+// "constructor" and Symbol.species in this realm; so does every await below. Fixed, so that no
+// plugin code runs in the middle of them.
+define(Promise.prototype, "then", { writable: false, configurable: false });
+define(Promise.prototype, "constructor", { writable: false, configurable: false });
+define(Promise, Symbol.species, { configurable: false });
+// isolated-vm reads call options through the prototype chain: these have none.
+const CALL_OPTIONS = freeze({ __proto__: null, result: freeze({ __proto__: null, promise: true, copy: true }) });
+
 const cancels = new WeakSet();
 const hooks = new Map();
 
 function text(value, max) {
   try {
-    const s = typeof value === "string" ? value : String(value);
-    return s.length > max ? s.slice(0, max) + "…" : s;
+    const s = typeof value === "string" ? value : toText(value);
+    return s.length > max ? slice(s, 0, max) + "…" : s;
   } catch { return "<unprintable>"; }
 }
 // Plugin code may throw anything (a Proxy, a getter that throws, a Symbol): never let describing
 // it throw in turn.
 function describe(e) {
   try {
-    if (e instanceof Error) return text(e.name, 100) + ": " + text(e.message, 2000);
+    if (isInstance(ErrorType, e)) return text(text(e.name, 100) + ": " + text(e.message, maxErrorChars), maxErrorChars);
     if (typeof e === "symbol") return "a Symbol";
-    return "non-Error thrown: " + text(e, 2000);
+    return text("non-Error thrown: " + text(e, maxErrorChars), maxErrorChars);
   } catch { return "an unprintable value was thrown"; }
 }
-const objectTag = Function.prototype.call.bind(Object.prototype.toString);
+function errorAnswer(message) {
+  return stringify({ __proto__: null, t: "error", message: text(message, maxErrorChars) });
+}
 // A plain loop, not slice/join: nothing a plugin does to Array.prototype can garble its own input.
 function joined(parts, from, to = parts.length) {
   let s = "";
@@ -39,77 +69,135 @@ function joined(parts, from, to = parts.length) {
 }
 function fieldsJson(fields) {
   if (fields === undefined) return "";
-  try { const s = stringify(fields); return typeof s === "string" && s.length <= 16384 ? s : ""; } catch { return ""; }
+  try { const s = stringify(fields); return typeof s === "string" && s.length <= maxFieldsChars ? s : ""; } catch { return ""; }
+}
+
+// The log rate limit acts here, before a line crosses: a loop of ctx.log calls costs the host
+// nothing past the limit, and lines the host would not write (below its level) never cross.
+// Dropped lines are counted and reported with the next line that crosses, or at the run's end.
+let tokens = logBurst, filledAt = now(), dropped = 0;
+function emit(level, message, fields) {
+  if (crosses[level] !== true) return;
+  if (logPerSecond !== null) {
+    const t = now();
+    tokens = min(logBurst, tokens + ((t - filledAt) * logPerSecond) / 1000);
+    filledAt = t;
+    if (tokens < 1) { dropped++; return; }
+    tokens--;
+  }
+  const lost = dropped;
+  dropped = 0;
+  sendLog(logRef, undefined, [lost, level, text(message, maxLogChars), fieldsJson(fields)]);
+}
+function reportDrops() {
+  if (dropped === 0) return;
+  const lost = dropped;
+  dropped = 0;
+  sendLog(logRef, undefined, [lost]);
 }
 const log = freeze({
-  debug: (m, f) => { logRef.applyIgnored(undefined, ["debug", text(m, 4096), fieldsJson(f)]); },
-  info: (m, f) => { logRef.applyIgnored(undefined, ["info", text(m, 4096), fieldsJson(f)]); },
-  warn: (m, f) => { logRef.applyIgnored(undefined, ["warn", text(m, 4096), fieldsJson(f)]); },
-  error: (m, f) => { logRef.applyIgnored(undefined, ["error", text(m, 4096), fieldsJson(f)]); },
+  debug: (m, f) => emit("debug", m, f),
+  info: (m, f) => emit("info", m, f),
+  warn: (m, f) => emit("warn", m, f),
+  error: (m, f) => emit("error", m, f),
 });
+
+// A run may have callsInFlight capability calls in flight; past that a call is refused here,
+// before it crosses. Calls left over from an earlier run do not count against the next one.
+let runs = 0, inFlight = 0;
+function ignore() {}
+// A refusal is one rejected promise per method, made once: a flood of refused calls allocates
+// nothing (no error, no stack, no promise each), and it has a handler already, since isolated-vm
+// lists every rejection made without one and scans that list each time a handler is added later
+// (thousands of refusals handled at once, as by Promise.allSettled, would cost their square).
+function refusal(message) {
+  let reject;
+  const promise = new PromiseType((_, r) => { reject = r; });
+  then(promise, undefined, ignore);
+  reject(new ErrorType(message));
+  return promise;
+}
 // One sandbox-side wrapper per granted capability method; the arguments leave as one JSON string,
 // so no getter, Proxy, function or cycle ever reaches the host.
 function capability(name, methods) {
   const api = {};
   for (const method of methods) {
-    api[method] = async (...args) => {
-      // JSON turns a trailing undefined into null; an optional argument passed as undefined must
-      // arrive omitted, as in set(key, value, undefined).
-      while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
-      let json;
-      try { json = stringify(args); } catch (e) { throw new TypeError("ctx." + name + "." + method + ": arguments must be JSON values (" + describe(e) + ")"); }
-      // the answer comes back in pieces under 1 KB, like the input (see pieces() in sandbox.ts)
-      const answer = parse(joined(await capRef.apply(undefined, [name, method, json], { result: { promise: true, copy: true } }), 0));
-      if (answer.error !== undefined) throw new Error("ctx." + name + "." + method + ": " + answer.error);
-      return answer.value;
-    };
+    const label = "ctx." + name + "." + method;
+    const refused = refusal(label + ": more than " + callsInFlight + " capability calls in flight in this run; await some before making more");
+    api[method] = (...args) => (inFlight >= callsInFlight ? refused : send(name, method, label, args));
   }
   return freeze(api);
+}
+async function send(name, method, label, args) {
+  // JSON turns a trailing undefined into null; an optional argument passed as undefined must
+  // arrive omitted, as in set(key, value, undefined).
+  let n = args.length;
+  while (n > 0 && args[n - 1] === undefined) n--;
+  args.length = n;
+  let json;
+  try { json = stringify(args); } catch (e) { throw new TypeErrorType(label + ": arguments must be JSON values (" + describe(e) + ")"); }
+  if (typeof json !== "string") throw new TypeErrorType(label + ": arguments must be JSON values");
+  const mine = runs;
+  inFlight++;
+  let parts;
+  // the answer comes back in pieces under 1 KB, like the input (see pieces() in sandbox.ts)
+  try { parts = await sendCall(capRef, undefined, [name, method, json], CALL_OPTIONS); }
+  finally { if (mine === runs) inFlight--; }
+  const answer = parse(joined(parts, 0));
+  if (hasOwn(answer, "error")) throw new ErrorType(label + ": " + answer.error);
+  return hasOwn(answer, "value") ? answer.value : undefined;
 }
 const capabilities = {};
 for (const name of Object.keys(grants)) capabilities[name] = capability(name, grants[name]);
 
 define(globalThis, "defineHook", { value: function defineHook(name, fn) {
-  if (typeof fn !== "function") throw new TypeError("defineHook(" + text(name, 64) + ", fn): fn must be a function");
+  if (typeof fn !== "function") throw new TypeErrorType("defineHook(" + text(name, 64) + ", fn): fn must be a function");
   return fn;
 }});
 define(globalThis, "cancel", { value: function cancel(reason) {
-  const c = freeze({ reason: reason === undefined ? "" : text(reason, 1000) });
-  cancels.add(c);
+  const c = freeze({ reason: reason === undefined ? "" : text(reason, maxReasonChars) });
+  weakAdd(cancels, c);
   return c;
 }});
 
 function register(hook, fn) {
-  if (typeof fn !== "function") throw new TypeError("the default export of " + hook + " is not a function");
-  hooks.set(hook, fn);
+  if (typeof fn !== "function") throw new TypeErrorType("the default export of " + hook + " is not a function");
+  mapSet(hooks, hook, fn);
+}
+async function run(hook, inputPieces, overlayPieces, ...pieces) {
+  runs++;
+  inFlight = 0;
+  const answer = await outcome(hook, inputPieces, overlayPieces, pieces);
+  reportDrops();
+  return answer;
 }
 // Each JSON string arrives cut into pieces of under 1 KB (see pieces() in sandbox.ts).
-async function run(hook, inputPieces, overlayPieces, ...pieces) {
+async function outcome(hook, inputPieces, overlayPieces, pieces) {
   const inputJson = joined(pieces, 0, inputPieces);
   const overlayJson = joined(pieces, inputPieces, inputPieces + overlayPieces);
   const c = parse(joined(pieces, inputPieces + overlayPieces));
-  const ctx = { tenant: c.tenant, hook: c.hook, plugin: c.plugin, config: c.config, data: c.data, log };
-  for (const name of Object.keys(capabilities)) ctx[name] = capabilities[name];
+  // spread defines own properties: no setter a plugin put on Object.prototype is called
+  const ctx = { tenant: c.tenant, hook: c.hook, plugin: c.plugin, config: c.config, data: c.data, log, ...capabilities };
   let result;
   try {
     const input = overlayJson === "{}" ? parse(inputJson) : { ...parse(inputJson), ...parse(overlayJson) };
-    result = await hooks.get(hook)(input, freeze(ctx));
+    result = await mapGet(hooks, hook)(input, freeze(ctx));
   }
-  catch (e) { return stringify({ t: "error", message: describe(e) }); }
+  catch (e) { return errorAnswer(describe(e)); }
   if (result === undefined || result === null) return '{"t":"skip"}';
-  if (cancels.has(result)) return stringify({ t: "cancel", reason: result.reason });
+  if (weakHas(cancels, result)) return stringify({ __proto__: null, t: "cancel", reason: result.reason });
   // A Map or Set would serialize as {} and a class instance as its fields: a bug, not data.
   try {
     const proto = typeof result === "object" && !isArray(result) ? protoOf(result) : null;
     if (proto !== null && proto !== plainProto) {
-      return stringify({ t: "error", message: "the result must be a plain object, an array or a JSON value, not " + text(objectTag(result), 100) });
+      return errorAnswer("the result must be a plain object, an array or a JSON value, not " + text(objectTag(result), 100));
     }
-  } catch (e) { return stringify({ t: "error", message: "the result cannot be inspected: " + describe(e) }); }
+  } catch (e) { return errorAnswer("the result cannot be inspected: " + describe(e)); }
   let out;
   try { out = stringify(result); }
-  catch (e) { return stringify({ t: "error", message: "the result is not JSON-serializable: " + describe(e) }); }
-  if (typeof out !== "string") return '{"t":"error","message":"the result is not a JSON value"}';
-  if (out.length > maxResultChars) return stringify({ t: "error", message: "the result is larger than " + maxResultChars + " characters" });
+  catch (e) { return errorAnswer("the result is not JSON-serializable: " + describe(e)); }
+  if (typeof out !== "string") return errorAnswer("the result is not a JSON value");
+  if (out.length > maxResultChars) return errorAnswer("the result is larger than " + maxResultChars + " characters");
   return '{"t":"ok","v":' + out + "}";
 }
 return [register, run];

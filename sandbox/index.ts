@@ -1,4 +1,14 @@
 // The host's one door into isolated-vm: nothing outside sandbox/ imports it.
-export { Sandbox, MAX_RESULT_CHARS, MAX_QUEUED } from "./sandbox.js";
+export {
+  Sandbox,
+  LOG_LEVELS,
+  MAX_RESULT_CHARS,
+  MAX_QUEUED,
+  MAX_CALLS_IN_FLIGHT,
+  MAX_LOG_CHARS,
+  MAX_LOG_FIELDS_CHARS,
+  MAX_ERROR_CHARS,
+  MAX_CANCEL_REASON_CHARS,
+} from "./sandbox.js";
 export type { PluginCode, SandboxOptions, RunRequest, RunOutcome, RunMeta, LogLevel, MemoryReading } from "./sandbox.js";
 export type { Capability, CapabilityCall } from "./capabilities/types.js";

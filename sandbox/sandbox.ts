@@ -21,11 +21,16 @@ export interface SandboxOptions {
   capabilities: Record<string, Capability>;
   recordsDir?: string;
   allowHosts: string[];
+  /** the levels whose `ctx.log` lines leave the isolate (the others are dropped inside it); all by default */
+  logLevels?: readonly LogLevel[];
+  /** a token bucket for `ctx.log` lines inside the isolate; `onDropped` gets the count of lines it dropped */
+  logLimit?: { perSecond: number; burst: number; onDropped(count: number): void };
   /** receives the plugin's `ctx.log.*` lines */
   onLog(level: LogLevel, message: string, fields: Record<string, unknown> | undefined, run: RunMeta | undefined): void;
 }
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** What the host knows about one hook run; handed back with the plugin's log lines. */
 export interface RunMeta {
@@ -57,6 +62,20 @@ export type RunOutcome =
 export const MAX_RESULT_CHARS = 1024 * 1024;
 /** Calls allowed to wait for one sandbox; beyond it a call fails at once instead of piling up. */
 export const MAX_QUEUED = 256;
+/** Capability calls one run may have in flight; the isolate refuses more before they cross. */
+export const MAX_CALLS_IN_FLIGHT = 16;
+// Caps on the text a plugin sends out, in characters: applied inside the isolate, and again on
+// this side, since the bootstrap shares its realm with plugin code. A longer text is cut and ends
+// with "…".
+/** a `ctx.log` message */
+export const MAX_LOG_CHARS = 4096;
+/** a log line's fields as JSON; larger fields are left out */
+export const MAX_LOG_FIELDS_CHARS = 16_384;
+/** the error text of a failed run */
+export const MAX_ERROR_CHARS = 2000;
+export const MAX_CANCEL_REASON_CHARS = 1000;
+/** a run's answer: the result's JSON and its envelope */
+const MAX_ANSWER_CHARS = MAX_RESULT_CHARS + 16;
 /** Fraction of the heap limit above which an isolate is rebuilt between calls, before it dies. */
 const RECYCLE_AT = 0.7;
 /**
@@ -80,6 +99,35 @@ interface Live {
   run: ivm.Reference<(hook: string, inputPieces: number, overlayPieces: number, ...pieces: string[]) => Promise<string>>;
   loss: LossWatch;
   calls: number;
+}
+
+/**
+ * The capability calls of one run in flight, each with its own AbortSignal, aborted together when
+ * the run ends. One signal shared by every call held a listener per call, and Node's EventTarget
+ * walks its listeners on every add: a flood of calls cost the square of its size on the main thread.
+ */
+class RunCalls {
+  private readonly live = new Set<AbortController>();
+  private ended = false;
+
+  /** A signal for one more call (already aborted once the run has ended); undefined when MAX_CALLS_IN_FLIGHT are in flight. */
+  open(): AbortController | undefined {
+    if (this.live.size >= MAX_CALLS_IN_FLIGHT) return undefined;
+    const controller = new AbortController();
+    if (this.ended) controller.abort();
+    else this.live.add(controller);
+    return controller;
+  }
+
+  close(controller: AbortController): void {
+    this.live.delete(controller);
+  }
+
+  abort(): void {
+    this.ended = true;
+    for (const controller of this.live) controller.abort();
+    this.live.clear();
+  }
 }
 
 /** The isolate hit a failure isolated-vm cannot recover from; its message is the run's error. */
@@ -113,8 +161,8 @@ class LossWatch {
 interface Current {
   meta: RunMeta;
   deadline: number;
-  /** only for sandboxes with capabilities: an AbortController costs ~30 µs a run */
-  abort: AbortController | undefined;
+  /** the run's capability calls in flight; only for sandboxes with capabilities */
+  abort: RunCalls | undefined;
 }
 
 /**
@@ -185,7 +233,7 @@ export class Sandbox {
     if (this.fatalErrors >= MAX_FATAL_ERRORS) {
       return { status: "error", error: `disabled after ${this.fatalErrors} out-of-memory failures; it runs again when the plugin is reloaded` };
     }
-    const current: Current = { meta: request.meta, deadline: request.deadline, abort: this.hasCapabilities ? new AbortController() : undefined };
+    const current: Current = { meta: request.meta, deadline: request.deadline, abort: this.hasCapabilities ? new RunCalls() : undefined };
     this.current = current;
     // isolated-vm's own timeout covers synchronous code only, and a call into an isolate that dies
     // badly may never settle: this timer answers at the deadline whatever the isolate does, and
@@ -236,7 +284,7 @@ export class Sandbox {
         this.kill(live?.isolate);
         return { status: "error", error: `exceeded its memory limit of ${this.options.memoryMb} MB` };
       }
-      return { status: "error", error: message };
+      return { status: "error", error: cut(message, MAX_ERROR_CHARS) };
     }
   }
 
@@ -281,11 +329,11 @@ export class Sandbox {
   /** Evaluates the bootstrap and every hook module; within the load budget or not at all. */
   private async prepare(isolate: ivm.Isolate, loss: LossWatch): Promise<Live["run"]> {
     const context = await isolate.createContext();
-    const logRef = new ivm.Reference((level: LogLevel, message: string, fields: string) => this.onLog(level, message, fields));
-    const capRef = new ivm.Reference(async (name: string, method: string, args: string) => pieces(await this.callCapability(name, method, args)));
+    const logRef = new ivm.Reference((dropped: unknown, level?: unknown, message?: unknown, fields?: unknown) => this.onLog(dropped, level, message, fields));
+    const capRef = new ivm.Reference(async (name: unknown, method: unknown, args: unknown) => pieces(await this.callCapability(name, method, args)));
     const grants: Record<string, string[]> = {};
     for (const [name, capability] of Object.entries(this.options.capabilities)) grants[name] = Object.keys(capability);
-    const fns = await context.evalClosure(BOOTSTRAP, [logRef, capRef, JSON.stringify(grants), MAX_RESULT_CHARS], {
+    const fns = await context.evalClosure(BOOTSTRAP, [logRef, capRef, JSON.stringify(grants), JSON.stringify(this.bootstrapLimits())], {
       result: { reference: true },
     });
     const register = (await fns.get(0, { reference: true })) as ivm.Reference<(hook: string, fn: unknown) => void>;
@@ -321,7 +369,8 @@ export class Sandbox {
       for (const [hook, path] of Object.entries(this.code.hooks)) {
         loading = path;
         await loadHook(hook, path).catch((e: unknown) => {
-          const message = errorMessage(e);
+          // what a module throws at load is plugin text: cut like a run's error
+          const message = cut(errorMessage(e), MAX_ERROR_CHARS);
           throw new Error(/^\S+\.(ts|js|mjs): /.test(message) ? message : `${path}: ${message}`, { cause: e });
         });
       }
@@ -376,21 +425,51 @@ export class Sandbox {
     }
   }
 
-  private onLog(level: LogLevel, message: string, fields: string): void {
+  /** What the bootstrap enforces inside the isolate. */
+  private bootstrapLimits() {
+    const limit = this.options.logLimit;
+    return {
+      maxResultChars: MAX_RESULT_CHARS,
+      maxLogChars: MAX_LOG_CHARS,
+      maxFieldsChars: MAX_LOG_FIELDS_CHARS,
+      maxErrorChars: MAX_ERROR_CHARS,
+      maxReasonChars: MAX_CANCEL_REASON_CHARS,
+      callsInFlight: MAX_CALLS_IN_FLIGHT,
+      logLevels: this.options.logLevels ?? LOG_LEVELS,
+      logPerSecond: limit ? limit.perSecond : null,
+      logBurst: limit ? limit.burst : null,
+    };
+  }
+
+  /**
+   * A `ctx.log` line (level, message, fields JSON), with the count of lines the isolate dropped
+   * since the last crossing; or that count alone. Checked and cut again: the bootstrap's caps run
+   * in the plugin's realm.
+   */
+  private onLog(dropped: unknown, level: unknown, message: unknown, fields: unknown): void {
+    if (typeof dropped === "number" && Number.isSafeInteger(dropped) && dropped > 0) this.options.logLimit?.onDropped(dropped);
+    if (!LOG_LEVELS.includes(level as LogLevel) || typeof message !== "string") return;
     let parsed: Record<string, unknown> | undefined;
-    if (fields) {
-      const value: unknown = JSON.parse(fields);
-      parsed = value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : { fields: value };
+    if (typeof fields === "string" && fields && fields.length <= MAX_LOG_FIELDS_CHARS) {
+      try {
+        const value: unknown = JSON.parse(fields);
+        parsed = value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : { fields: value };
+      } catch {
+        // not JSON: the line goes out without its fields
+      }
     }
-    this.options.onLog(level, message, parsed, this.current?.meta);
+    this.options.onLog(level as LogLevel, cut(message, MAX_LOG_CHARS), parsed, this.current?.meta);
   }
 
   /** The one place a capability call crosses back into the host; it never throws into the isolate. */
-  private async callCapability(name: string, method: string, args: string): Promise<string> {
+  private async callCapability(name: unknown, method: unknown, args: unknown): Promise<string> {
     const current = this.current;
     if (!current) return JSON.stringify({ error: "called outside a hook run" });
-    const fn = this.options.capabilities[name]?.[method];
-    if (!fn || !current.abort) return JSON.stringify({ error: "not granted" });
+    const capability = typeof name === "string" && Object.hasOwn(this.options.capabilities, name) ? this.options.capabilities[name] : undefined;
+    const fn = capability && typeof method === "string" && Object.hasOwn(capability, method) ? capability[method] : undefined;
+    if (!fn || !current.abort || typeof args !== "string") return JSON.stringify({ error: "not granted" });
+    const controller = current.abort.open();
+    if (!controller) return JSON.stringify({ error: `more than ${MAX_CALLS_IN_FLIGHT} capability calls in flight in this run; await some before making more` });
     const call: CapabilityCall = {
       tenant: this.options.tenant,
       plugin: this.code.name,
@@ -398,13 +477,15 @@ export class Sandbox {
       recordsDir: this.options.recordsDir,
       allowHosts: this.options.allowHosts,
       deadline: current.deadline,
-      signal: current.abort.signal,
+      signal: controller.signal,
     };
     try {
       const value = await fn(call, JSON.parse(args) as unknown[]);
       return JSON.stringify({ value });
     } catch (e) {
       return JSON.stringify({ error: e instanceof CapabilityError ? e.message : "internal error" });
+    } finally {
+      current.abort.close(controller);
     }
   }
 }
@@ -440,18 +521,25 @@ function pieces(json: string): string[] {
   return out;
 }
 
-function parseAnswer(answer: string): RunOutcome {
-  const parsed = JSON.parse(answer) as { t: string; v?: unknown; reason?: string; message?: string };
+/** The run's answer as the bootstrap makes it, checked and cut again on this side. */
+function parseAnswer(answer: unknown): RunOutcome {
+  if (typeof answer !== "string" || answer.length > MAX_ANSWER_CHARS) return { status: "error", error: "the sandbox answered with something the bootstrap never sends" };
+  const parsed = JSON.parse(answer) as { t: unknown; v?: unknown; reason?: unknown; message?: unknown };
   switch (parsed.t) {
     case "ok":
       return { status: "ok", value: parsed.v };
     case "skip":
       return { status: "skip" };
     case "cancel":
-      return { status: "cancel", reason: parsed.reason ?? "" };
+      return { status: "cancel", reason: typeof parsed.reason === "string" ? cut(parsed.reason, MAX_CANCEL_REASON_CHARS) : "" };
     default:
-      return { status: "error", error: parsed.message ?? "unknown error" };
+      return { status: "error", error: typeof parsed.message === "string" ? cut(parsed.message, MAX_ERROR_CHARS) : "unknown error" };
   }
+}
+
+/** `text` cut to `max` characters, marked with "…" when cut. */
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 function isTimeoutError(e: unknown): boolean {
