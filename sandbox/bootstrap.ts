@@ -3,15 +3,15 @@
 // sees plain sandbox-made functions (`defineHook`, `cancel`, `ctx.log.*`, capability methods).
 //
 // Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, maxResultChars])`.
-// It returns two functions the host calls by Reference: `register(hook, fn)` and
-// `run(hook, inputPieces, overlayPieces, ...pieces)` (input, overlay and ctx JSON, cut in pieces);
-// the plugin gets `{ ...input, ...overlay }`.
+// It returns three functions the host calls by Reference: `register(hook, fn)`,
+// `run(hook, inputPieces, overlayPieces, ...pieces)` (input, overlay and ctx JSON, cut in pieces;
+// the plugin gets `{ ...input, ...overlay }`) and `answer(id, ...pieces)`, a capability call's answer.
 // Everything crossing the boundary is JSON text: strings, or arrays of string pieces under 1 KB
 // (see pieces() in sandbox.ts); one copy in, one copy out per call.
 export const BOOTSTRAP = String.raw`
 const logRef = $0, capRef = $1, grants = JSON.parse($2), maxResultChars = $3;
 const parse = JSON.parse, stringify = JSON.stringify, freeze = Object.freeze, define = Object.defineProperty;
-const protoOf = Object.getPrototypeOf, isArray = Array.isArray, plainProto = Object.prototype;
+const protoOf = Object.getPrototypeOf, isArray = Array.isArray, plainProto = Object.prototype, create = Object.create, Answered = Promise;
 const cancels = new WeakSet();
 const hooks = new Map();
 
@@ -47,6 +47,16 @@ const log = freeze({
   warn: (m, f) => { logRef.applyIgnored(undefined, ["warn", text(m, 4096), fieldsJson(f)]); },
   error: (m, f) => { logRef.applyIgnored(undefined, ["error", text(m, 4096), fieldsJson(f)]); },
 });
+// Capability calls of the current run waiting for their answer, by id. The host hands each answer
+// back through answer(), in a call timed to the run's deadline (see deliver() in sandbox.ts).
+let waiting = create(null), lastCall = 0;
+// The answer's JSON arrives in pieces under 1 KB, like the input (see pieces() in sandbox.ts).
+function answer(id, ...parts) {
+  const resolve = waiting[id];
+  if (resolve === undefined) return;
+  delete waiting[id];
+  resolve(joined(parts, 0));
+}
 // One sandbox-side wrapper per granted capability method; the arguments leave as one JSON string,
 // so no getter, Proxy, function or cycle ever reaches the host.
 function capability(name, methods) {
@@ -58,10 +68,12 @@ function capability(name, methods) {
       while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
       let json;
       try { json = stringify(args); } catch (e) { throw new TypeError("ctx." + name + "." + method + ": arguments must be JSON values (" + describe(e) + ")"); }
-      // the answer comes back in pieces under 1 KB, like the input (see pieces() in sandbox.ts)
-      const answer = parse(joined(await capRef.apply(undefined, [name, method, json], { result: { promise: true, copy: true } }), 0));
-      if (answer.error !== undefined) throw new Error("ctx." + name + "." + method + ": " + answer.error);
-      return answer.value;
+      const id = ++lastCall;
+      const answered = new Answered((resolve) => { waiting[id] = resolve; });
+      capRef.applyIgnored(undefined, [id, name, method, json]);
+      const reply = parse(await answered);
+      if (reply.error !== undefined) throw new Error("ctx." + name + "." + method + ": " + reply.error);
+      return reply.value;
     };
   }
   return freeze(api);
@@ -85,6 +97,8 @@ function register(hook, fn) {
 }
 // Each JSON string arrives cut into pieces of under 1 KB (see pieces() in sandbox.ts).
 async function run(hook, inputPieces, overlayPieces, ...pieces) {
+  // answers to an earlier run's calls are never delivered: forget those calls
+  waiting = create(null);
   const inputJson = joined(pieces, 0, inputPieces);
   const overlayJson = joined(pieces, inputPieces, inputPieces + overlayPieces);
   const c = parse(joined(pieces, inputPieces + overlayPieces));
@@ -112,5 +126,5 @@ async function run(hook, inputPieces, overlayPieces, ...pieces) {
   if (out.length > maxResultChars) return stringify({ t: "error", message: "the result is larger than " + maxResultChars + " characters" });
   return '{"t":"ok","v":' + out + "}";
 }
-return [register, run];
+return [register, run, answer];
 `;
