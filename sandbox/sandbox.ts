@@ -60,6 +60,12 @@ export const MAX_RESULT_CHARS = 1024 * 1024;
 export const MAX_QUEUED = 256;
 /** Fraction of the heap limit above which an isolate is rebuilt between calls, before it dies. */
 const RECYCLE_AT = 0.7;
+/**
+ * How long a run disposed at its memory limit may take to give its thread back. V8 13.6 grinds
+ * on in some allocation loops, ignoring termination, for seconds or until isolated-vm parks the
+ * thread for good; such a plugin is disabled like one that hits a fatal error.
+ */
+const STOP_GRACE_MS = 2000;
 
 export interface MemoryReading {
   heapBytes: number;
@@ -180,7 +186,9 @@ export class Sandbox {
    * up to 1.2 GB for a 16 MB isolate), so the sandbox is never rebuilt after one.
    */
   private disabled: string | undefined;
-  /** The last isolate stopped while plugin code still ran in it: no new one is built until its thread is free. */
+  /** Rejects whoever waits for a stuck thread once the sandbox is disabled. */
+  private readonly halted = new LossWatch();
+  /** A thread disposed at its memory limit that has not given itself back: no new isolate is built until it does. */
   private previous: IsolateThread | undefined;
 
   private readonly hasCapabilities: boolean;
@@ -314,7 +322,7 @@ export class Sandbox {
     // One thread per sandbox at a time: a stopped isolate whose thread still runs is waited for, so
     // a plugin cannot start a second unstoppable allocation loop beside the first.
     if (this.previous) {
-      await this.previous.free().catch((e: unknown) => {
+      await this.halted.race(this.previous.free()).catch((e: unknown) => {
         throw new IsolateLost(this.disabled ?? errorMessage(e));
       });
       this.previous = undefined;
@@ -328,11 +336,10 @@ export class Sandbox {
     const isolate: ivm.Isolate = new ivm.Isolate({
       memoryLimit: this.options.memoryMb,
       onCatastrophicError: (message) => {
-        this.disabled ??= `disabled: V8 failed fatally in this plugin (${message}); it runs again when the plugin is reloaded`;
         holdExit(thread);
         thread.loss.fire(new IsolateLost(`exceeded its memory limit of ${this.options.memoryMb} MB (${message}); the plugin is disabled for this tenant until it is reloaded`));
         this.kill(isolate);
-        this.kill();
+        this.disable(`V8 failed fatally in this plugin (${message})`);
       },
     });
     threadOf.set(isolate, thread);
@@ -452,6 +459,13 @@ export class Sandbox {
     if (heap && heap.used_heap_size > heap.heap_size_limit * RECYCLE_AT) this.kill(isolate);
   }
 
+  /** Stops serving for good (until the plugin is reloaded), and frees the live isolate. */
+  private disable(reason: string): void {
+    this.disabled ??= `disabled: ${reason}; it runs again when the plugin is reloaded`;
+    this.halted.fire(new IsolateLost(this.disabled));
+    this.kill();
+  }
+
   /** Disposes `isolate` (the live one by default); the sandbox forgets it only if it is still the live one. */
   private kill(isolate: ivm.Isolate | undefined = this.liveIsolate): void {
     const thread = isolate && threadOf.get(isolate);
@@ -460,7 +474,9 @@ export class Sandbox {
       this.live = undefined;
       this.liveIsolate = undefined;
       this.current?.abort?.abort();
-      if (thread?.busy) this.previous = thread;
+      // disposed by isolated-vm at its memory limit, and plugin code has not returned: V8 may be
+      // grinding. A run stopped by the host returns within milliseconds and is not waited for.
+      if (thread?.busy && isolate.isDisposed) this.awaitStop(thread);
     }
     if (isolate && !isolate.isDisposed) {
       try {
@@ -469,6 +485,17 @@ export class Sandbox {
         // isolated-vm disposed it itself in the meantime (memory limit): nothing left to free
       }
     }
+  }
+
+  /** Builds no new isolate until `thread` is back; disables the sandbox if it is not back within STOP_GRACE_MS. */
+  private awaitStop(thread: IsolateThread): void {
+    this.previous = thread;
+    const grace = setTimeout(() => this.disable(`V8 did not stop it at its memory limit of ${this.options.memoryMb} MB (still running ${STOP_GRACE_MS} ms after being stopped)`), STOP_GRACE_MS);
+    grace.unref();
+    thread.free().then(
+      () => clearTimeout(grace),
+      () => clearTimeout(grace),
+    );
   }
 
   private onLog(level: LogLevel, message: string, fields: string): void {

@@ -21,8 +21,8 @@ describe("regression: a fatal out-of-memory attack at module load", () => {
     assert.equal(bomb.error.message, "loading did not finish within 2000 ms or exceeded the memory limit of 16 MB");
     await expectServes(host);
     await expectServes(host, "u");
-    // the load probe's thread is still grinding or parked for good: the process cannot join it
-    await expectStops(host, 1);
+    // the load probe's thread may still grind, be parked for good, or have come back
+    await expectStops(host, [0, 1]);
     host = undefined;
   });
 });
