@@ -61,9 +61,9 @@ export const MAX_QUEUED = 256;
 /** Fraction of the heap limit above which an isolate is rebuilt between calls, before it dies. */
 const RECYCLE_AT = 0.7;
 /**
- * How long a run disposed at its memory limit may take to give its thread back. V8 13.6 grinds
- * on in some allocation loops, ignoring termination, for seconds or until isolated-vm parks the
- * thread for good; such a plugin is disabled like one that hits a fatal error.
+ * How long a stopped run may take to give its thread back (ordinary loops take milliseconds).
+ * V8 13.6 grinds on in some allocation loops, ignoring termination, for seconds or until
+ * isolated-vm parks the thread for good; such a plugin is disabled like one that hits a fatal error.
  */
 const STOP_GRACE_MS = 2000;
 
@@ -188,7 +188,7 @@ export class Sandbox {
   private disabled: string | undefined;
   /** Rejects whoever waits for a stuck thread once the sandbox is disabled. */
   private readonly halted = new LossWatch();
-  /** A thread disposed at its memory limit that has not given itself back: no new isolate is built until it does. */
+  /** A stopped thread still running plugin code: no new isolate is built until it is back. */
   private previous: IsolateThread | undefined;
 
   private readonly hasCapabilities: boolean;
@@ -474,9 +474,9 @@ export class Sandbox {
       this.live = undefined;
       this.liveIsolate = undefined;
       this.current?.abort?.abort();
-      // disposed by isolated-vm at its memory limit, and plugin code has not returned: V8 may be
-      // grinding. A run stopped by the host returns within milliseconds and is not waited for.
-      if (thread?.busy && isolate.isDisposed) this.awaitStop(thread);
+      // plugin code has not returned yet: one thread per sandbox at a time, so a plugin cannot run
+      // a second unstoppable loop beside the first
+      if (thread?.busy) this.awaitStop(thread);
     }
     if (isolate && !isolate.isDisposed) {
       try {
@@ -490,7 +490,7 @@ export class Sandbox {
   /** Builds no new isolate until `thread` is back; disables the sandbox if it is not back within STOP_GRACE_MS. */
   private awaitStop(thread: IsolateThread): void {
     this.previous = thread;
-    const grace = setTimeout(() => this.disable(`V8 did not stop it at its memory limit of ${this.options.memoryMb} MB (still running ${STOP_GRACE_MS} ms after being stopped)`), STOP_GRACE_MS);
+    const grace = setTimeout(() => this.disable(`V8 did not stop it (still running ${STOP_GRACE_MS} ms after being stopped)`), STOP_GRACE_MS);
     grace.unref();
     thread.free().then(
       () => clearTimeout(grace),
