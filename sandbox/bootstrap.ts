@@ -3,9 +3,10 @@
 // sees plain sandbox-made functions (`defineHook`, `cancel`, `ctx.log.*`, capability methods).
 //
 // Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, limitsJson])`
-// (limits: see bootstrapLimits() in sandbox.ts). It returns two functions the host calls by
-// Reference: `register(hook, fn)` and `run(hook, inputPieces, overlayPieces, ...pieces)` (input,
-// overlay and ctx JSON, cut in pieces); the plugin gets `{ ...input, ...overlay }`.
+// (limits: see bootstrapLimits() in sandbox.ts). It returns three functions the host calls by
+// Reference: `register(hook, fn)`, `run(hook, inputPieces, overlayPieces, ...pieces)` (input,
+// overlay and ctx JSON, cut in pieces; the plugin gets `{ ...input, ...overlay }`) and
+// `answer(id, ...pieces)`, a capability call's answer.
 // Everything crossing the boundary is JSON text: strings, or arrays of string pieces under 1 KB
 // (see pieces() in sandbox.ts); one copy in, one copy out per call.
 //
@@ -26,7 +27,7 @@ const PromiseType = Promise, then = uncurry(Promise.prototype.then);
 const mapGet = uncurry(Map.prototype.get), mapSet = uncurry(Map.prototype.set);
 const weakAdd = uncurry(WeakSet.prototype.add), weakHas = uncurry(WeakSet.prototype.has);
 const now = Date.now, min = Math.min;
-const sendLog = uncurry(logRef.applyIgnored), sendCall = uncurry(capRef.apply);
+const sendLog = uncurry(logRef.applyIgnored), sendCall = uncurry(capRef.applyIgnored);
 const { maxResultChars, maxLogChars, maxFieldsChars, maxErrorChars, maxReasonChars, callsInFlight, logPerSecond, logBurst } = limits;
 const crosses = { __proto__: null };
 for (const level of limits.logLevels) crosses[level] = true;
@@ -37,8 +38,6 @@ for (const level of limits.logLevels) crosses[level] = true;
 define(Promise.prototype, "then", { writable: false, configurable: false });
 define(Promise.prototype, "constructor", { writable: false, configurable: false });
 define(Promise, Symbol.species, { configurable: false });
-// isolated-vm reads call options through the prototype chain: these have none.
-const CALL_OPTIONS = freeze({ __proto__: null, result: freeze({ __proto__: null, promise: true, copy: true }) });
 
 const cancels = new WeakSet();
 const hooks = new Map();
@@ -117,6 +116,16 @@ function refusal(message) {
   reject(new ErrorType(message));
   return promise;
 }
+// Capability calls of the current run waiting for their answer, by id. The host hands each answer
+// back through answer(), in a call timed to the run's deadline (see deliver() in sandbox.ts).
+let waiting = { __proto__: null }, lastCall = 0;
+// The answer's JSON arrives in pieces under 1 KB, like the input (see pieces() in sandbox.ts).
+function answer(id, ...parts) {
+  const resolve = waiting[id];
+  if (resolve === undefined) return;
+  delete waiting[id];
+  resolve(joined(parts, 0));
+}
 // One sandbox-side wrapper per granted capability method; the arguments leave as one JSON string,
 // so no getter, Proxy, function or cycle ever reaches the host.
 function capability(name, methods) {
@@ -139,13 +148,15 @@ async function send(name, method, label, args) {
   if (typeof json !== "string") throw new TypeErrorType(label + ": arguments must be JSON values");
   const mine = runs;
   inFlight++;
-  let parts;
-  // the answer comes back in pieces under 1 KB, like the input (see pieces() in sandbox.ts)
-  try { parts = await sendCall(capRef, undefined, [name, method, json], CALL_OPTIONS); }
+  const id = ++lastCall;
+  const answered = new PromiseType((resolve) => { waiting[id] = resolve; });
+  let reply;
+  // the host hands the answer back through answer(), in a call timed to the run's deadline
+  try { sendCall(capRef, undefined, [id, name, method, json]); reply = await answered; }
   finally { if (mine === runs) inFlight--; }
-  const answer = parse(joined(parts, 0));
-  if (hasOwn(answer, "error")) throw new ErrorType(label + ": " + answer.error);
-  return hasOwn(answer, "value") ? answer.value : undefined;
+  const settled = parse(reply);
+  if (hasOwn(settled, "error")) throw new ErrorType(label + ": " + settled.error);
+  return hasOwn(settled, "value") ? settled.value : undefined;
 }
 const capabilities = {};
 for (const name of Object.keys(grants)) capabilities[name] = capability(name, grants[name]);
@@ -167,6 +178,8 @@ function register(hook, fn) {
 async function run(hook, inputPieces, overlayPieces, ...pieces) {
   runs++;
   inFlight = 0;
+  // answers to an earlier run's calls are never delivered: forget those calls
+  waiting = { __proto__: null };
   const answer = await outcome(hook, inputPieces, overlayPieces, pieces);
   reportDrops();
   return answer;
@@ -200,5 +213,5 @@ async function outcome(hook, inputPieces, overlayPieces, pieces) {
   if (out.length > maxResultChars) return errorAnswer("the result is larger than " + maxResultChars + " characters");
   return '{"t":"ok","v":' + out + "}";
 }
-return [register, run];
+return [register, run, answer];
 `;

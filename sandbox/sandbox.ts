@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs";
 import ivm from "isolated-vm";
 import { BOOTSTRAP } from "./bootstrap.js";
 import type { Capability, CapabilityCall } from "./capabilities/types.js";
@@ -79,10 +80,11 @@ const MAX_ANSWER_CHARS = MAX_RESULT_CHARS + 16;
 /** Fraction of the heap limit above which an isolate is rebuilt between calls, before it dies. */
 const RECYCLE_AT = 0.7;
 /**
- * Fatal out-of-memory errors after which a sandbox stops rebuilding: each one leaves a thread and
- * the isolate's heap behind for good, so a plugin that keeps causing them must not be retried forever.
+ * How long a stopped run may take to give its thread back (ordinary loops take milliseconds).
+ * V8 13.6 grinds on in some allocation loops, ignoring termination, for seconds or until
+ * isolated-vm parks the thread for good; such a plugin is disabled like one that hits a fatal error.
  */
-export const MAX_FATAL_ERRORS = 3;
+const STOP_GRACE_MS = 2000;
 
 export interface MemoryReading {
   heapBytes: number;
@@ -97,7 +99,7 @@ const HEAP_CHECK_EVERY = 8;
 interface Live {
   isolate: ivm.Isolate;
   run: ivm.Reference<(hook: string, inputPieces: number, overlayPieces: number, ...pieces: string[]) => Promise<string>>;
-  loss: LossWatch;
+  thread: IsolateThread;
   calls: number;
 }
 
@@ -130,6 +132,8 @@ class RunCalls {
   }
 }
 
+type Answer = ivm.Reference<(id: number, ...pieces: string[]) => void>;
+
 /** The isolate hit a failure isolated-vm cannot recover from; its message is the run's error. */
 class IsolateLost extends Error {}
 
@@ -158,6 +162,55 @@ class LossWatch {
   }
 }
 
+/**
+ * An isolate's thread as the host sees it: busy while a call into plugin code has not returned,
+ * lost for good when isolated-vm reports a fatal error (the thread is parked, its heap kept).
+ */
+class IsolateThread {
+  readonly loss = new LossWatch();
+  private readonly calls = new Set<Promise<void>>();
+
+  /** `call`, a call into plugin code, or the isolate's loss if that comes first. */
+  track<T>(call: Promise<T>): Promise<T> {
+    const returned = call.then(noop, noop);
+    this.calls.add(returned);
+    void returned.then(() => this.calls.delete(returned));
+    return this.loss.race(call);
+  }
+
+  get busy(): boolean {
+    return this.calls.size > 0;
+  }
+
+  /** Settles when every call has returned; rejects with the loss if the thread never will. */
+  free(): Promise<void> {
+    return this.loss.race(Promise.all([...this.calls]).then(noop));
+  }
+}
+
+/**
+ * Threads the process cannot join at exit: isolates stopped while plugin code was still running in
+ * them (V8 may take seconds to notice, or never), and isolates V8 parked for good.
+ */
+const unjoinable = new Set<IsolateThread>();
+
+function holdExit(thread: IsolateThread): void {
+  if (!process.listeners("exit").includes(exitWithoutJoining)) process.on("exit", exitWithoutJoining);
+  unjoinable.add(thread);
+  thread.free().then(() => unjoinable.delete(thread), noop);
+}
+
+/**
+ * At exit isolated-vm's thread pool joins its threads, and a parked one never returns:
+ * `process.exit()` would hang for good. While such a thread exists the process ends by SIGKILL,
+ * and says so on stderr first (the exit code it would have had is lost).
+ */
+function exitWithoutJoining(code: number): void {
+  if (unjoinable.size === 0) return;
+  writeSync(2, `hookhost: exiting by SIGKILL instead of with code ${code}: ${unjoinable.size} sandbox thread(s) stuck in V8 cannot be joined\n`);
+  process.kill(process.pid, "SIGKILL");
+}
+
 interface Current {
   meta: RunMeta;
   deadline: number;
@@ -176,7 +229,15 @@ export class Sandbox {
   private queued = 0;
   private current: Current | undefined;
   private disposed = false;
-  private fatalErrors = 0;
+  /**
+   * Set by the first fatal V8 error: each one parks a thread and keeps its heap for good (measured:
+   * up to 1.2 GB for a 16 MB isolate), so the sandbox is never rebuilt after one.
+   */
+  private disabled: string | undefined;
+  /** Rejects whoever waits for a stuck thread once the sandbox is disabled. */
+  private readonly halted = new LossWatch();
+  /** A stopped thread still running plugin code: no new isolate is built until it is back. */
+  private previous: IsolateThread | undefined;
 
   private readonly hasCapabilities: boolean;
   private lastMemory: MemoryReading = NO_MEMORY;
@@ -230,9 +291,7 @@ export class Sandbox {
     const left = request.deadline - Date.now();
     if (left <= 0) return { status: "timeout", error: "time limit reached before the run could start" };
     if (this.disposed) return { status: "error", error: "sandbox disposed" };
-    if (this.fatalErrors >= MAX_FATAL_ERRORS) {
-      return { status: "error", error: `disabled after ${this.fatalErrors} out-of-memory failures; it runs again when the plugin is reloaded` };
-    }
+    if (this.disabled) return { status: "error", error: this.disabled };
     const current: Current = { meta: request.meta, deadline: request.deadline, abort: this.hasCapabilities ? new RunCalls() : undefined };
     this.current = current;
     // isolated-vm's own timeout covers synchronous code only, and a call into an isolate that dies
@@ -241,8 +300,14 @@ export class Sandbox {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<RunOutcome>((resolve) => {
       timer = setTimeout(() => {
+        // isolated-vm disposes an isolate at its memory limit; if the call has not returned by now,
+        // V8 is stuck in an allocation loop that ignores termination (V8 13.6: a giant array fill)
+        const overLimit = this.liveIsolate?.isDisposed === true;
+        const waiting = this.previous !== undefined;
         this.kill();
-        resolve({ status: "timeout", error: `did not finish within ${left} ms` });
+        if (overLimit) resolve({ status: "error", error: `exceeded its memory limit of ${this.options.memoryMb} MB and did not stop; answered at its ${left} ms deadline` });
+        else if (waiting) resolve({ status: "timeout", error: `its previous run is still running in V8 after being stopped; waited ${left} ms for it` });
+        else resolve({ status: "timeout", error: `did not finish within ${left} ms` });
       }, left);
     });
     try {
@@ -265,7 +330,7 @@ export class Sandbox {
         timeout: Math.max(1, request.deadline - Date.now()),
         result: { promise: true },
       });
-      const answer = await live.loss.race(call);
+      const answer = await live.thread.track(call);
       if (++live.calls % HEAP_CHECK_EVERY === 0) this.recycleIfFull(live.isolate);
       const outcome = parseAnswer(answer as string);
       // isolated-vm's allocator refuses buffers past the memory limit with V8's generic message.
@@ -302,24 +367,35 @@ export class Sandbox {
   }
 
   private async build(): Promise<Live> {
-    const loss = new LossWatch();
+    // One thread per sandbox at a time: a stopped isolate whose thread still runs is waited for, so
+    // a plugin cannot start a second unstoppable allocation loop beside the first.
+    if (this.previous) {
+      await this.halted.race(this.previous.free()).catch((e: unknown) => {
+        throw new IsolateLost(this.disabled ?? errorMessage(e));
+      });
+      this.previous = undefined;
+    }
+    const thread = new IsolateThread();
     // Some allocations (a huge string flattened, a giant array, a Map rehash) hit V8's fatal
     // out-of-memory path, which aborts the whole process unless this handler is set; with it,
     // isolated-vm parks the isolate's thread for good and the isolate is lost (SANDBOX-NOTES #527).
+    // isolated-vm also parks a thread that ignores termination for 5 s after a call's timeout
+    // ("Script failed to terminate"), which V8 13.6 does in some allocation loops.
     const isolate: ivm.Isolate = new ivm.Isolate({
       memoryLimit: this.options.memoryMb,
       onCatastrophicError: (message) => {
-        this.fatalErrors++;
-        exitWithoutJoiningLostThreads();
-        loss.fire(new IsolateLost(`exceeded its memory limit of ${this.options.memoryMb} MB (${message}); its sandbox was discarded`));
+        holdExit(thread);
+        thread.loss.fire(new IsolateLost(`exceeded its memory limit of ${this.options.memoryMb} MB (${message}); the plugin is disabled for this tenant until it is reloaded`));
         this.kill(isolate);
+        this.disable(`V8 failed fatally in this plugin (${message})`);
       },
     });
+    threadOf.set(isolate, thread);
     this.liveIsolate = isolate;
     try {
-      const run = await this.prepare(isolate, loss);
+      const run = await this.prepare(isolate, thread);
       this.readHeap(isolate);
-      return { isolate, run, loss, calls: 0 };
+      return { isolate, run, thread, calls: 0 };
     } catch (e) {
       this.kill(isolate);
       throw e;
@@ -327,10 +403,17 @@ export class Sandbox {
   }
 
   /** Evaluates the bootstrap and every hook module; within the load budget or not at all. */
-  private async prepare(isolate: ivm.Isolate, loss: LossWatch): Promise<Live["run"]> {
+  private async prepare(isolate: ivm.Isolate, thread: IsolateThread): Promise<Live["run"]> {
     const context = await isolate.createContext();
+    // WebAssembly memory lives outside the isolate's heap and its memory limit (a plugin under
+    // memoryMb 64 kept 1 GiB): plugins get no WebAssembly at all, taken before any of their code runs.
+    await context.global.delete("WebAssembly");
     const logRef = new ivm.Reference((dropped: unknown, level?: unknown, message?: unknown, fields?: unknown) => this.onLog(dropped, level, message, fields));
-    const capRef = new ivm.Reference(async (name: unknown, method: unknown, args: unknown) => pieces(await this.callCapability(name, method, args)));
+    let answer: Answer | undefined;
+    const capRef = new ivm.Reference((id: unknown, name: unknown, method: unknown, args: unknown) => {
+      const current = this.current;
+      void this.callCapability(name, method, args).then((json) => this.deliver(isolate, thread, answer, current, id, json));
+    });
     const grants: Record<string, string[]> = {};
     for (const [name, capability] of Object.entries(this.options.capabilities)) grants[name] = Object.keys(capability);
     const fns = await context.evalClosure(BOOTSTRAP, [logRef, capRef, JSON.stringify(grants), JSON.stringify(this.bootstrapLimits())], {
@@ -338,6 +421,7 @@ export class Sandbox {
     });
     const register = (await fns.get(0, { reference: true })) as ivm.Reference<(hook: string, fn: unknown) => void>;
     const run = (await fns.get(1, { reference: true })) as Live["run"];
+    answer = (await fns.get(2, { reference: true })) as Answer;
     const loaded = new Map<string, ivm.Module>();
     const pathOf = new Map<ivm.Module, string>();
     const compile = async (path: string): Promise<ivm.Module> => {
@@ -360,7 +444,7 @@ export class Sandbox {
         if (target === undefined) throw new Error(`${from}: cannot import "${specifier}"`);
         return compile(target);
       });
-      await module.evaluate({ timeout: Math.max(1, loadUntil - Date.now()), promise: true });
+      await thread.track(module.evaluate({ timeout: Math.max(1, loadUntil - Date.now()), promise: true }));
       const fn = await module.namespace.get("default", { reference: true });
       await register.apply(undefined, [hook, fn.derefInto()]);
     };
@@ -384,7 +468,7 @@ export class Sandbox {
       timer = setTimeout(() => reject(new Error(tooLong())), this.options.loadTimeoutMs);
     });
     try {
-      await loss.race(Promise.race([loadAll(), expired]));
+      await thread.loss.race(Promise.race([loadAll(), expired]));
     } catch (e) {
       if (e instanceof IsolateLost) throw new Error(`${loading}: ${e.message}`, { cause: e });
       if (isolate.isDisposed || Date.now() >= loadUntil) throw new Error(tooLong(), { cause: e });
@@ -393,6 +477,21 @@ export class Sandbox {
       clearTimeout(timer);
     }
     return run;
+  }
+
+  /**
+   * Hands a capability's answer to the plugin inside a call timed to the run's deadline, so the
+   * plugin code that goes on after `await ctx.…` runs under isolated-vm's timeout like the rest of
+   * the run. Resolved any other way, it ran untimed: an allocation loop there ignored termination
+   * for a minute and kept 1.2 GB (measured). An answer whose run has ended is dropped: no plugin
+   * code runs outside a run.
+   */
+  private deliver(isolate: ivm.Isolate, thread: IsolateThread, answer: Answer | undefined, current: Current | undefined, id: unknown, json: string): void {
+    if (!answer || !current || this.current !== current || isolate.isDisposed || typeof id !== "number") return;
+    const call = answer.apply(undefined, [id, ...pieces(json)], { timeout: Math.max(1, current.deadline - Date.now()) });
+    thread.track(call).catch((e: unknown) => {
+      if (isTimeoutError(e)) this.kill(isolate);
+    });
   }
 
   /** Reads the heap of an idle isolate (a call just ended, or it was just built), for memory(). */
@@ -409,12 +508,24 @@ export class Sandbox {
     if (heap && heap.used_heap_size > heap.heap_size_limit * RECYCLE_AT) this.kill(isolate);
   }
 
+  /** Stops serving for good (until the plugin is reloaded), and frees the live isolate. */
+  private disable(reason: string): void {
+    this.disabled ??= `disabled: ${reason}; it runs again when the plugin is reloaded`;
+    this.halted.fire(new IsolateLost(this.disabled));
+    this.kill();
+  }
+
   /** Disposes `isolate` (the live one by default); the sandbox forgets it only if it is still the live one. */
   private kill(isolate: ivm.Isolate | undefined = this.liveIsolate): void {
+    const thread = isolate && threadOf.get(isolate);
+    if (thread?.busy) holdExit(thread);
     if (isolate && isolate === this.liveIsolate) {
       this.live = undefined;
       this.liveIsolate = undefined;
       this.current?.abort?.abort();
+      // plugin code has not returned yet: one thread per sandbox at a time, so a plugin cannot run
+      // a second unstoppable loop beside the first
+      if (thread?.busy) this.awaitStop(thread);
     }
     if (isolate && !isolate.isDisposed) {
       try {
@@ -423,6 +534,17 @@ export class Sandbox {
         // isolated-vm disposed it itself in the meantime (memory limit): nothing left to free
       }
     }
+  }
+
+  /** Builds no new isolate until `thread` is back; disables the sandbox if it is not back within STOP_GRACE_MS. */
+  private awaitStop(thread: IsolateThread): void {
+    this.previous = thread;
+    const grace = setTimeout(() => this.disable(`V8 did not stop it (still running ${STOP_GRACE_MS} ms after being stopped)`), STOP_GRACE_MS);
+    grace.unref();
+    thread.free().then(
+      () => clearTimeout(grace),
+      () => clearTimeout(grace),
+    );
   }
 
   /** What the bootstrap enforces inside the isolate. */
@@ -490,19 +612,9 @@ export class Sandbox {
   }
 }
 
-/**
- * After a fatal error isolated-vm parks the isolate's thread forever, and at process exit its
- * thread pool waits to join that thread: `process.exit()` would never return. Once that has
- * happened, exiting ends the process with SIGKILL instead (output not yet flushed to a pipe is lost).
- */
-function exitWithoutJoiningLostThreads(): void {
-  if (process.listeners("exit").includes(killSelf)) return;
-  process.on("exit", killSelf);
-}
+const threadOf = new WeakMap<ivm.Isolate, IsolateThread>();
 
-function killSelf(): void {
-  process.kill(process.pid, "SIGKILL");
-}
+function noop(): void {}
 
 /**
  * isolated-vm hands a string of 1 KB or more to an isolate as an external string, whose memory is

@@ -46,7 +46,11 @@ export function assertNoHostPaths(host: WatchedHost, ...texts: unknown[]): void 
 /** The host as `npm start` runs it, in a child process: for attacks that may leave the process unable to exit normally. */
 export interface ChildHost {
   dir: string;
-  post(hook: string, body: unknown): Promise<Answer>;
+  pid: number;
+  /** what the process wrote to stderr so far (it is also passed on to this process's stderr) */
+  stderr(): string;
+  /** POST a hook call as `tenant` (`t` by default) */
+  post(hook: string, body: unknown, tenant?: string): Promise<Answer>;
   /** GET `path`, its JSON body */
   get(path: string): Promise<any>;
   /** plugin → error text of every failed run of this answer's request */
@@ -65,7 +69,12 @@ export async function spawnHost(files: Record<string, string | object>, config: 
   const child = spawn(process.execPath, ["--no-node-snapshot", "--import", TSX, join(ROOT, "core", "main.ts")], {
     cwd: dir,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", HOOKHOST_PLUGINS: dir, HOOKHOST_CONFIG: configFile, LOG_LEVEL: "info" },
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+    process.stderr.write(chunk);
   });
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   const lines: LogLine[] = [];
@@ -87,7 +96,9 @@ export async function spawnHost(files: Record<string, string | object>, config: 
   const base = await url;
   return {
     dir,
-    post: (hook, body) => postHook(base, "t", hook, body),
+    pid: child.pid!,
+    stderr: () => stderr,
+    post: (hook, body, tenant = "t") => postHook(base, tenant, hook, body),
     async get(path) {
       return (await fetch(`${base}${path}`)).json();
     },

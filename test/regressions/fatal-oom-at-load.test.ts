@@ -3,8 +3,9 @@ import type { ChildHost } from "../sandbox-host.js";
 import { expectServes, expectStops, startHog } from "./fatal-oom.js";
 
 // The same attack at module level: it ran in discovery's load probe and aborted the host before
-// it ever listened.
-describe("regression: a fatal out-of-memory error at module load", () => {
+// it ever listened. On Node 24 it grinds instead, past the 2 s load budget, until isolated-vm
+// parks its thread 5 s later.
+describe("regression: a fatal out-of-memory attack at module load", () => {
   let host: ChildHost | undefined;
   after(() => host?.stop());
 
@@ -17,9 +18,11 @@ describe("regression: a fatal out-of-memory error at module load", () => {
     const bomb = plugins.find((p: { folder: string }) => p.folder === "bomb");
     assert.equal(bomb.state, "error");
     assert.equal(bomb.error.file, "need_registration.js");
-    assert.match(bomb.error.message, /memory limit of 16 MB/);
+    assert.equal(bomb.error.message, "loading did not finish within 2000 ms or exceeded the memory limit of 16 MB");
     await expectServes(host);
-    await expectStops(host);
+    await expectServes(host, "u");
+    // the load probe's thread may still grind, be parked for good, or have come back
+    await expectStops(host, [0, 1]);
     host = undefined;
   });
 });
