@@ -1,12 +1,17 @@
-// plugins.d.ts against the TypeScript compiler: the shipped plugins compile with it, and plugins
+// plugins.d.ts against the TypeScript compiler and core/hooks.ts: it is what `npm run types` renders
+// from the schemas and holds exactly their types, the shipped plugins compile with it, and plugins
 // that get a hook's types wrong do not (each with the error an author would see).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
+import ts from "typescript";
 import { HOOK_NAMES, rules } from "../core/hooks.js";
+import { pluginTypeBlocks, withPluginTypes, type PluginTypeBlocks } from "../scripts/plugin-types.js";
 import { ROOT, writePlugins } from "./support.js";
+
+const PLUGIN_TYPES = join(ROOT, "plugins.d.ts");
 
 const TSC = join(ROOT, "node_modules", "typescript", "bin", "tsc");
 
@@ -30,12 +35,105 @@ function typecheck(tsconfig: string, projectDir: string): { status: number | nul
   return { status: run.status, output, diagnostics };
 }
 
-describe("plugins.d.ts", function () {
-  this.timeout(120_000); // each tsc run typechecks zod's declarations too
+/**
+ * The tsconfig.json of every plugins folder the repository ships (wherever it lies): those that
+ * type-check hook scripts against plugins.d.ts.
+ */
+function shippedPluginConfigs(dir = ROOT): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...shippedPluginConfigs(path));
+    else if (entry.name === "tsconfig.json" && dir !== ROOT) {
+      const include: unknown = ts.readConfigFile(path, ts.sys.readFile).config?.include;
+      if (Array.isArray(include) && include.some((p) => String(p).endsWith("plugins.d.ts"))) found.push(path);
+    }
+  }
+  return found;
+}
 
-  it("the shipped plugins compile against it (tsc -p plugins/tsconfig.json)", () => {
-    const result = typecheck(join(ROOT, "plugins", "tsconfig.json"), ROOT);
-    assert.equal(result.status, 0, result.output);
+describe("plugins.d.ts", function () {
+  this.timeout(120_000); // a tsc run on core/hooks.ts typechecks zod's declarations too
+
+  describe("is generated from core/hooks.ts (npm run types)", () => {
+    let current: string;
+    let blocks: PluginTypeBlocks;
+    before(() => {
+      current = readFileSync(PLUGIN_TYPES, "utf8");
+      blocks = pluginTypeBlocks();
+    });
+
+    it("matches what the schemas render now (run `npm run types` after changing core/hooks.ts)", () => {
+      assert.equal(withPluginTypes(current, blocks), current);
+    });
+
+    // Each a way plugins.d.ts can drift: the comparison above must see it, and a render repairs it.
+    const drifts: Record<string, (text: string) => string> = {
+      "a field's type": (t) => t.replace(/(\n\s+phone: )string;/, "$1number;"),
+      "a required field made optional": (t) => t.replace(/(\n\s+DURATION): number;/, "$1?: number;"),
+      "a hook left out": (t) => t.replace(/\n\s+customize_entity: \{\n[^}]*\};/, ""),
+      "a named type left out": (t) => t.replace(/\n\s+type Conversation = \{\n[^}]*\};/, ""),
+      "a hook that can no longer be cancelled": (t) => t.replace(/\n\s+\| "customize_attach_record_url";/, ";"),
+    };
+    for (const [drift, edit] of Object.entries(drifts)) {
+      it(`sees ${drift} and renders it back`, () => {
+        const drifted = edit(current);
+        assert.notEqual(drifted, current, "the edit did not apply: update this test");
+        assert.equal(withPluginTypes(drifted, blocks), current);
+      });
+    }
+
+    it("refuses a plugins.d.ts without its generated blocks, naming the missing one", () => {
+      for (const block of ["hooks", "globals"]) {
+        const cut = current.replace(`// end generated:${block}`, "");
+        assert.throws(() => withPluginTypes(cut, blocks), new RegExp(`plugins\\.d\\.ts has no .*generated:${block}`));
+      }
+    });
+  });
+
+  it("holds exactly core/hooks.ts's types: each hook's input and data, CallFull and Stage", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookhost-plugin-types-"));
+    try {
+      // Mutual assignability: a field added, dropped, retyped or made optional on either side fails.
+      const pairs: [label: string, flat: string, core: string][] = [
+        ...HOOK_NAMES.flatMap((hook): [string, string, string][] => [
+          [`${hook} input`, `Flat.HookInput<"${hook}">`, `Core.HookInput<"${hook}">`],
+          [`${hook} data`, `Flat.HookData<"${hook}">`, `unknown extends Core.HookData<"${hook}"> ? Record<string, unknown> : Core.HookData<"${hook}">`],
+        ]),
+        ["CallFull", "Flat.CallFull", "Core.CallFull"],
+        ["Stage", "Stage", "Core.Stage"],
+      ];
+      const header = [
+        `import type * as Core from "${join(ROOT, "core", "hooks.js")}";`,
+        `import type * as Flat from "${join(ROOT, "plugins.js")}";`,
+        "type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;",
+        "type Holds<T extends true> = T;",
+      ];
+      writePlugins(dir, {
+        "package.json": { type: "module" },
+        "tsconfig.json": {
+          compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true, types: [] },
+          files: ["same.ts"],
+        },
+        "same.ts": [...header, ...pairs.map(([, flat, core], i) => `export type Check${i} = Holds<Same<${flat}, ${core}>>;`), ""].join("\n"),
+      });
+      const result = typecheck(join(dir, "tsconfig.json"), dir);
+      const differ = result.diagnostics.map((d) => pairs[d.line - header.length - 1]?.[0] ?? `${d.file}:${d.line}: ${d.message}`);
+      assert.deepEqual(differ, [], result.output);
+      assert.equal(result.status, 0, result.output);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the shipped plugins compile against it (tsc -p <their tsconfig.json>)", () => {
+    const configs = shippedPluginConfigs();
+    assert.ok(configs.length > 0, "no tsconfig.json in the repository includes plugins.d.ts");
+    for (const config of configs) {
+      const result = typecheck(config, ROOT);
+      assert.equal(result.status, 0, `${relative(ROOT, config)}:\n${result.output}`);
+    }
   });
 
   describe("a plugin folder that gets the types wrong does not compile", () => {
@@ -111,7 +209,7 @@ describe("plugins.d.ts", function () {
       dir = mkdtempSync(join(tmpdir(), "hookhost-plugin-types-"));
       writePlugins(dir, {
         "package.json": { type: "module" },
-        "tsconfig.json": { extends: join(ROOT, "plugins", "tsconfig.json"), include: [join(ROOT, "plugins.d.ts"), "./**/*.ts"] },
+        "tsconfig.json": { extends: shippedPluginConfigs()[0], include: [PLUGIN_TYPES, "./**/*.ts"] },
         ...Object.fromEntries(Object.entries(mistakes).map(([file, m]) => [file, `// ${m.code}\n${m.source}\n`])),
         ...cancels,
         "good/process_record_file_path.ts": good,
