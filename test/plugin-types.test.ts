@@ -3,10 +3,12 @@
 // that get a hook's types wrong do not (each with the error an author would see).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import ts from "typescript";
+import { typecheckFolders } from "../core/cli/typecheck.js";
+import { listFolders } from "../core/discovery.js";
 import { HOOK_NAMES, rules } from "../core/hooks.js";
 import { pluginTypeBlocks, withPluginTypes, type PluginTypeBlocks } from "../scripts/plugin-types.js";
 import { ROOT, writePlugins } from "./support.js";
@@ -133,6 +135,30 @@ describe("plugins.d.ts", function () {
     for (const config of configs) {
       const result = typecheck(config, ROOT);
       assert.equal(result.status, 0, `${relative(ROOT, config)}:\n${result.output}`);
+    }
+  });
+
+  it("hookhost check type-checks the shipped plugins against it in a fraction of the former CPU time", async () => {
+    // A copy: a folder never checked before, so the compiler's cache has nothing for it.
+    const dir = mkdtempSync(join(tmpdir(), "hookhost-plugin-types-"));
+    try {
+      cpSync(dirname(shippedPluginConfigs()[0]!), dir, { recursive: true });
+      const folders = await listFolders(dir);
+      const seconds = (): number => {
+        const start = process.threadCpuUsage();
+        const result = typecheckFolders(dir, folders);
+        const used = process.threadCpuUsage(start);
+        assert.deepEqual([[...result.byFolder.values()].flat(), result.general], [[], []]);
+        return (used.user + used.system) / 1e6;
+      };
+      // This thread's CPU, measured: 1.9–2.0 s, then 1.1 s again, when plugins.d.ts imported
+      // core/hooks.ts (zod's declarations each time); now 0.7 s, then 0.15 s with the cache.
+      const first = seconds();
+      const again = seconds();
+      assert.ok(first < 1.2, `the first check took ${first.toFixed(2)} s of CPU`);
+      assert.ok(again < 0.6, `the second check took ${again.toFixed(2)} s of CPU`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
