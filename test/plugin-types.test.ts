@@ -94,6 +94,19 @@ describe("plugins.d.ts", function () {
     });
   });
 
+  it("imports nothing, so a type-check reads it alone (not core/hooks.ts and zod's declarations)", () => {
+    const source = ts.createSourceFile(PLUGIN_TYPES, readFileSync(PLUGIN_TYPES, "utf8"), ts.ScriptTarget.Latest, true);
+    const imports: string[] = [...source.referencedFiles, ...source.typeReferenceDirectives, ...source.libReferenceDirectives].map((r) => `/// ${r.fileName}`);
+    const visit = (node: ts.Node): void => {
+      if (ts.isImportDeclaration(node) || ts.isImportEqualsDeclaration(node) || ts.isImportTypeNode(node) || (ts.isExportDeclaration(node) && node.moduleSpecifier)) {
+        imports.push(node.getText(source));
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+    assert.deepEqual(imports, []);
+  });
+
   it("holds exactly core/hooks.ts's types: each hook's input and data, CallFull and Stage", () => {
     const dir = mkdtempSync(join(tmpdir(), "hookhost-plugin-types-"));
     try {
