@@ -66,8 +66,19 @@ export function pluginTypeBlocks(): PluginTypeBlocks {
     const node = checker.typeToTypeNode(type, hooksFile, flags | (expandAlias ? ts.NodeBuilderFlags.InTypeAlias : 0));
     if (!node) throw new Error(`cannot print ${checker.typeToString(type)}`);
     collectNames(node);
+    if (ts.isTypeLiteralNode(node)) documentFields(node, type);
     // the printer indents by four spaces; the rest of plugins.d.ts by two
     return printer.printNode(ts.EmitHint.Unspecified, node, hooksFile).replace(/^( {4})+/gm, (spaces) => spaces.slice(spaces.length / 2));
+  };
+  // A field's doc comment in core/hooks.ts (on a schema's key or a shape's field) goes with it;
+  // the compiler itself keeps those of a field it points at the source for (its comment range).
+  const documentFields = (node: ts.TypeLiteralNode, type: ts.Type): void => {
+    for (const member of node.members) {
+      if (ts.getCommentRange(member).pos >= 0 || !ts.isPropertySignature(member) || !(ts.isIdentifier(member.name) || ts.isStringLiteral(member.name))) continue;
+      const property = checker.getPropertyOfType(type, member.name.text);
+      const text = property && doc(checker, property).trimEnd();
+      if (text) ts.addSyntheticLeadingComment(member, ts.SyntaxKind.MultiLineCommentTrivia, text.slice(2, -2), true);
+    }
   };
   const collectNames = (node: ts.Node): void => {
     if (ts.isImportTypeNode(node)) throw new Error(`${printer.printNode(ts.EmitHint.Unspecified, node, hooksFile)} cannot be flattened into plugins.d.ts`);
