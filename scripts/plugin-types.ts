@@ -84,13 +84,26 @@ export function pluginTypeBlocks(): PluginTypeBlocks {
     if (ts.isImportTypeNode(node)) throw new Error(`${printer.printNode(ts.EmitHint.Unspecified, node, hooksFile)} cannot be flattened into plugins.d.ts`);
     if (ts.isTypeReferenceNode(node) && ts.isIdentifier(node.typeName)) {
       const name = node.typeName.text;
-      const symbol = checker.getSymbolsInScope(hooksFile, ts.SymbolFlags.Type).find((s) => s.name === name);
+      let symbol = checker.getSymbolsInScope(hooksFile, ts.SymbolFlags.Type | ts.SymbolFlags.Alias).find((s) => s.name === name);
+      if (symbol && symbol.flags & ts.SymbolFlags.Alias) symbol = checker.getAliasedSymbol(symbol); // imported into hooks.ts
       const file = symbol?.declarations?.[0]?.getSourceFile();
       if (!symbol || !file) throw new Error(`type ${name} cannot be resolved from core/hooks.ts`);
-      if (file === hooksFile) named.set(name, checker.getExportSymbolOfSymbol(symbol));
-      else if (!program.isSourceFileDefaultLibrary(file)) throw new Error(`type ${name} comes from ${file.fileName}: plugins.d.ts can only hold core/hooks.ts's own types`);
+      if (!program.isSourceFileDefaultLibrary(file)) {
+        if (file.isDeclarationFile) throw new Error(`type ${name} comes from ${file.fileName}: plugins.d.ts can only hold the project's own types`);
+        named.set(name, checker.getExportSymbolOfSymbol(symbol));
+      }
     }
     ts.forEachChild(node, collectNames);
+  };
+  const printMembers = (type: ts.Type): string => {
+    const lines = [
+      ...checker.getIndexInfosOfType(type).map((info) => `[key: ${print(info.keyType)}]: ${print(info.type)};`),
+      ...checker.getPropertiesOfType(type).map((property) => {
+        const optional = property.flags & ts.SymbolFlags.Optional ? "?" : "";
+        return `${doc(checker, property)}${property.name}${optional}: ${print(checker.getTypeOfSymbol(property))};`;
+      }),
+    ];
+    return `{\n${lines.map(indent).join("\n")}\n}`;
   };
   const probeType = (name: string): ts.Type => {
     const symbol = checker.getExportsOfModule(checker.getSymbolAtLocation(probe)!).find((s) => s.name === name)!;
@@ -126,12 +139,23 @@ export function pluginTypeBlocks(): PluginTypeBlocks {
   for (let pending = [...named.keys()]; pending.length; pending = [...named.keys()].filter((n) => !printed.has(n))) {
     for (const name of pending) {
       const symbol = named.get(name)!;
-      printed.set(name, `${doc(checker, symbol)}type ${name} = ${print(checker.getDeclaredTypeOfSymbol(symbol), true)};`);
+      const type = checker.getDeclaredTypeOfSymbol(symbol);
+      // an interface prints as its name, however it is asked: it is printed member by member
+      const body = symbol.flags & ts.SymbolFlags.Interface ? printMembers(type) : print(type, true);
+      printed.set(name, `${doc(checker, symbol)}type ${name} = ${body};`);
     }
   }
-  // in core/hooks.ts's order, which builds up from the small types to CallFull
-  const position = (name: string) => named.get(name)!.declarations![0]!.getStart();
-  globals.push(...[...printed.keys()].sort((a, b) => position(a) - position(b)).map((name) => printed.get(name)!));
+  // in the order of their source, which builds up from the small types to CallFull
+  const position = (name: string) => {
+    const declaration = named.get(name)!.declarations![0]!;
+    return [declaration.getSourceFile().fileName, declaration.getStart()] as const;
+  };
+  const order = (a: string, b: string) => {
+    const [fa, pa] = position(a);
+    const [fb, pb] = position(b);
+    return fa === fb ? pa - pb : fa < fb ? -1 : 1;
+  };
+  globals.push(...[...printed.keys()].sort(order).map((name) => printed.get(name)!));
   return { hooks, globals };
 }
 
