@@ -47,6 +47,7 @@ function withBlock(text: string, block: string, body: string[]): string {
   return `${text.slice(0, start)}${START(block)}\n${lines.join("\n")}\n${indent}${text.slice(end)}`;
 }
 
+/** The blocks as core/hooks.ts defines them now, printed by the compiler from the types it infers. */
 export function pluginTypeBlocks(): PluginTypeBlocks {
   const program = probeProgram();
   const checker = program.getTypeChecker();
