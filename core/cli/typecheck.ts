@@ -90,7 +90,11 @@ export function cacheFile(pluginsDir: string): string {
 function diagnose(pluginsDir: string, files: { dir: string; file: string }[], options: TS.CompilerOptions): TypecheckResult {
   const byFolder = new Map<string, SourceProblem[]>(files.map(({ dir }) => [dir, []]));
   const general: string[] = [];
-  const program = ts.createIncrementalProgram({ rootNames: [PLUGIN_TYPES, ...files.map((f) => f.file)], options, host: ts.createIncrementalCompilerHost(options) });
+  const host = ts.createIncrementalCompilerHost(options);
+  // As tsc does: the doc comments of .ts files (the ES library's are most of the text) are not
+  // parsed, as no type error depends on them; ~20 % of the program's CPU, measured.
+  host.jsDocParsingMode = ts.JSDocParsingMode.ParseForTypeErrors;
+  const program = ts.createIncrementalProgram({ rootNames: [PLUGIN_TYPES, ...files.map((f) => f.file)], options, host });
   for (const d of [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()]) general.push(`TypeScript: ${message(d)}`);
   // Checks the files that changed since the last run, which is what the .tsbuildinfo records.
   program.getSemanticDiagnostics();
