@@ -19,6 +19,7 @@ export const HOOK_NAMES = [
   "customize_attach_record_url",
 ] as const;
 
+/** The 14 hook names; a hook script's file is named `<hook>.ts` (or `.js`, `.mjs`). */
 export type HookName = (typeof HOOK_NAMES)[number];
 
 const hookNameSet: ReadonlySet<string> = new Set(HOOK_NAMES);
@@ -30,7 +31,9 @@ export function isHookName(s: string): s is HookName {
 // ---- Shapes the connector documents (docs/hooks.md, "call_full"). Types only: hookhost checks these as "an object"
 // and never deeper, so a connector that changes them does not break every call.
 
+/** The `call_stage` values the connector sends; the schemas take any string, as a new stage must not be refused. */
 export type Stage = "conversation_requested" | "conversation_accepted" | "conversation_ended" | "call_ended";
+/** "YYYY-MM-DD HH:MM:SS" in the PBX's local time; "0001-01-01 00:00:00" = has not happened. */
 export type DateTime = string;
 export type NumberInfo = { number: string; name: string };
 export type User = { id: number; name: string; email: string; position: string; phones: string[] };
@@ -68,6 +71,7 @@ export type Registration = {
   CRM_CREATED_LEAD: number | null;
   CRM_CREATED_ENTITIES: { ENTITY_TYPE: string; ENTITY_ID: number }[];
 };
+/** The call as the connector sees it, in every input except originate and autodistribution (spec §5). */
 export type CallFull = {
   active_conversation_id: string;
   channel: Channel;
