@@ -45,8 +45,9 @@ export function startHog(attack: string, extra: Record<string, string | object> 
       "after/plugin.json": { priority: 2 },
       [`after/${HOOK}.js`]: `export default () => ({ after: "ran" });`,
     },
-    // the host's ceiling lets the hog have its attack time (plugin.json alone may only ask for less)
-    { tenants: { t: {}, u: {} }, pluginLimits: { hog: { timeouts: { [HOOK]: attackMs } } } },
+    // the host's ceiling lets the hog have its attack time (plugin.json alone may only ask for
+    // less), and the chain's budget leaves the plugin after it time to answer
+    { tenants: { t: {}, u: {} }, pluginLimits: { hog: { timeouts: { [HOOK]: attackMs } } }, budgets: { [HOOK]: attackMs + 3000 } },
   );
 }
 

@@ -34,7 +34,10 @@ export async function startTenantsHost(attacker: Record<string, string | object>
   files[`victim/${HOOK}.js`] = `export default async (input, ctx) => { await ctx.store.set("seen", 1); return { victim: "fine", seen: await ctx.store.get("seen") }; };`;
   for (const [path, content] of Object.entries(attacker)) files[`attacker/${path}`] = content;
   const { logger, lines } = keepingLogger(logLevel);
-  const host = await startTestHost(pluginsDir(files), { ...config, tenants: { evil: {}, good: {} } }, undefined, logger);
+  // The attacks run for seconds: the host's ceiling and budget for the hook let them (plugin.json
+  // alone may only ask for less than the host's).
+  const limits = { timeouts: { [HOOK]: 10_000 }, budgets: { [HOOK]: 10_000 } };
+  const host = await startTestHost(pluginsDir(files), { ...limits, ...config, tenants: { evil: {}, good: {} } }, undefined, logger);
   return {
     ...host,
     lines,
