@@ -115,7 +115,9 @@ export async function expectStops(host: ChildHost, stuckThreads: number | number
 /**
  * How V8 fails: a fatal out-of-memory error at once (`fast`); isolated-vm's ordinary memory limit
  * (`limit`); an allocation loop that ignores termination past the deadline (`grind`); or such a
- * loop that V8 stops soon after the deadline (`late`), after which the plugin serves again.
+ * loop that V8 stops soon after the deadline (`late`), after which the plugin serves again. The
+ * grinding attacks take either of the last two, by how busy the machine is (measured: the spread
+ * stopped 1 s after its deadline on an idle machine, and ground on under load).
  */
 export type Path = "fast" | "limit" | "grind" | "late";
 
