@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { assertNoHostPaths, startWatchedHost, type WatchedHost } from "./sandbox-host.js";
-import { fixture, statuses } from "./support.js";
+import { fixture, hostile, statuses } from "./support.js";
 
 // Hostile plugins against the real host (SANDBOX-NOTES, "Resources"). Every attack runs in a
 // customize_entity chain ahead of `after`, a well-behaved plugin: the attack must cost only its own
@@ -8,17 +8,6 @@ import { fixture, statuses } from "./support.js";
 // out-of-memory path run against a child-process host in regressions/fatal-oom-*.test.ts.
 const HOOK = "customize_entity";
 const SPIN_MS = 200;
-
-/** A hook that runs `input.attack` (one of `attacks`), or answers normally without one. */
-function hostile(attacks: Record<string, string>): string {
-  const cases = Object.entries(attacks).map(([name, body]) => `    case ${JSON.stringify(name)}: { ${body} }`);
-  return `export default async (input, ctx) => {
-  switch (input.attack) {
-${cases.join("\n")}
-  }
-  return { hostile: "fine" };
-};`;
-}
 
 const SPINNER = {
   loop: `for (;;) {}`,

@@ -105,3 +105,14 @@ export function keepingLogger(level = "info"): { logger: Logger; lines: LogLine[
   const stream = new Writable({ objectMode: true, write: (line: LogLine, _encoding, next) => (lines.push(line), next()) });
   return { logger: winston.createLogger({ level, transports: [new winston.transports.Stream({ stream })] }), lines };
 }
+
+/** A hook that runs `input.attack` (one of `attacks`), or answers normally without one. */
+export function hostile(attacks: Record<string, string>): string {
+  const cases = Object.entries(attacks).map(([name, body]) => `    case ${JSON.stringify(name)}: { ${body} }`);
+  return `export default async (input, ctx) => {
+  switch (input.attack) {
+${cases.join("\n")}
+  }
+  return { hostile: "fine" };
+};`;
+}

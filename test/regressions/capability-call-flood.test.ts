@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { statuses } from "../support.js";
-import { HOOK, hostile, LATENCY_BOUND_MS, startTenantsHost, victimLatency, type TenantsHost } from "./other-tenant.js";
+import { hostile } from "../support.js";
+import { HOOK, LATENCY_BOUND_MS, startTenantsHost, victimLatency, type TenantsHost } from "./other-tenant.js";
 
 // One run fired 50,000 ctx.store.get calls without awaiting them; each added a listener to the
 // run's abort signal, whose cost grows with the listeners already there, and another tenant's

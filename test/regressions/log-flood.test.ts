@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { statuses, type LogLine } from "../support.js";
-import { HOOK, hostile, LATENCY_BOUND_MS, startTenantsHost, victimLatency } from "./other-tenant.js";
+import { hostile } from "../support.js";
+import { HOOK, LATENCY_BOUND_MS, startTenantsHost, victimLatency } from "./other-tenant.js";
 
 // A loop of ctx.log.debug("x") for 2.5 s sent ~550,000 calls to the host's main thread, and
 // another tenant waited 3.1 s. Now the rate limit (50 lines a second, bursts of 200) acts inside

@@ -7,17 +7,6 @@ import { fixture, keepingLogger, pluginsDir, startTestHost, type Answer, type Lo
 // ordinary requests, and measures how long good's requests take.
 export const HOOK = "customize_entity";
 
-/** A hook that runs `input.attack` (one of `attacks`), or answers normally without one. */
-export function hostile(attacks: Record<string, string>): string {
-  const cases = Object.entries(attacks).map(([name, body]) => `    case ${JSON.stringify(name)}: { ${body} }`);
-  return `export default async (input, ctx) => {
-  switch (input.attack) {
-${cases.join("\n")}
-  }
-  return { hostile: "fine" };
-};`;
-}
-
 export interface TenantsHost extends TestHost {
   lines: LogLine[];
   attack(name: string, extra?: Record<string, unknown>): Promise<Answer>;
