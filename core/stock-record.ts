@@ -20,7 +20,7 @@ export function stockRecordStep(tenant: Tenant, records: Capability): ChainStep 
       const path = data.file_path;
       // Asterisk records .wav; anything else (a plugin's mp3, another format) is left as it is.
       if (typeof path !== "string" || !/\.wav$/i.test(path)) return { status: "skip" };
-      const call = { tenant: tenant.id, plugin: STOCK_MP3, hook: "process_record_file_path", recordsDir, allowHosts: [], deadline, signal: new AbortController().signal };
+      const call = { tenant: tenant.id, plugin: STOCK_MP3, hook: "process_record_file_path", recordsDir, allowHosts: [], deadline, signal: new AbortController().signal, run: {} };
       try {
         const mp3 = await records.convert!(call, [path, { format: "mp3" }]);
         return { status: "ok", value: { file_path: mp3 } };

@@ -600,6 +600,7 @@ export class Sandbox {
       allowHosts: this.options.allowHosts,
       deadline: current.deadline,
       signal: controller.signal,
+      run: current,
     };
     try {
       const value = await fn(call, JSON.parse(args) as unknown[]);

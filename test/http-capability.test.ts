@@ -161,6 +161,7 @@ function callFor(allowHosts: string[], over: Partial<CapabilityCall> = {}): Capa
     allowHosts,
     deadline: Date.now() + 5000,
     signal: new AbortController().signal,
+    run: {},
     ...over,
   };
 }
@@ -591,7 +592,7 @@ describe("ctx.http.fetch over https", () => {
   const fetchInChild = (port: number, caFile: string | undefined) => {
     const script = `
       import { createHttpCapability } from "./sandbox/capabilities/http.ts";
-      const call = { tenant: "acme", plugin: "b24", hook: "post_registration", allowHosts: ["localhost"], deadline: Date.now() + 5000, signal: new AbortController().signal };
+      const call = { tenant: "acme", plugin: "b24", hook: "post_registration", allowHosts: ["localhost"], deadline: Date.now() + 5000, signal: new AbortController().signal, run: {} };
       const capability = createHttpCapability({ resolve: async () => ["127.0.0.2"] });
       capability.fetch(call, ["https://localhost:${port}/rest/1/hook/profile.json"]).then(
         (r) => console.log(JSON.stringify({ status: r.status, json: r.json })),

@@ -40,7 +40,7 @@ describe("records: conversions in progress per run and per tenant", function () 
   });
 
   function call(tenant: string, signal = new AbortController().signal): CapabilityCall {
-    return { tenant, plugin: "mp3", hook: "process_record_file_path", recordsDir, allowHosts: [], deadline: Date.now() + 20_000, signal, ...{} };
+    return { tenant, plugin: "mp3", hook: "process_record_file_path", recordsDir, allowHosts: [], deadline: Date.now() + 20_000, signal, run: signal };
   }
 
   async function refusedAtOnce(promise: Promise<unknown>, message: RegExp): Promise<void> {

@@ -36,6 +36,7 @@ function call(overrides: Partial<CapabilityCall> = {}): CapabilityCall {
     allowHosts: [],
     deadline: Date.now() + 20_000,
     signal: new AbortController().signal,
+    run: {},
     ...overrides,
   };
 }

@@ -86,6 +86,7 @@ describe("records.convert", function () {
       allowHosts: [],
       deadline: Date.now() + 20_000,
       signal: new AbortController().signal,
+      run: {},
       ...overrides,
     };
   }

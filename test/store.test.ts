@@ -27,6 +27,7 @@ function call(tenant = "acme", plugin = "crm", extra: Partial<CapabilityCall> = 
     allowHosts: [],
     deadline: Date.now() + 10_000,
     signal: new AbortController().signal,
+    run: {},
     ...extra,
   };
 }

@@ -242,12 +242,11 @@ const same = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino;
 export function createRecordsCapability(opts: RecordsOptions): Capability {
   const slots = new FairSemaphore(opts.maxConcurrent, encodersPerTenant(opts.maxConcurrent));
   const perTenant = new Map<string, number>();
-  // The run's abort signal is the run's identity: the sandbox makes one per hook run.
-  const perRun = new WeakMap<AbortSignal, number>();
+  const perRun = new WeakMap<object, number>();
 
   /** Counts the conversion in for its run and tenant, or refuses it; the answer counts it out. */
   function admit(call: CapabilityCall): () => void {
-    const run = perRun.get(call.signal) ?? 0;
+    const run = perRun.get(call.run) ?? 0;
     const tenant = perTenant.get(call.tenant) ?? 0;
     if (run >= MAX_PER_RUN) {
       throw new CapabilityError(`too many conversions at once: this hook run already has ${run} in progress, the limit per run`);
@@ -255,10 +254,10 @@ export function createRecordsCapability(opts: RecordsOptions): Capability {
     if (tenant >= MAX_PER_TENANT) {
       throw new CapabilityError(`too many conversions at once: tenant ${call.tenant} already has ${tenant} in progress, the limit per tenant`);
     }
-    perRun.set(call.signal, run + 1);
+    perRun.set(call.run, run + 1);
     perTenant.set(call.tenant, tenant + 1);
     return () => {
-      perRun.set(call.signal, perRun.get(call.signal)! - 1);
+      perRun.set(call.run, perRun.get(call.run)! - 1);
       const left = perTenant.get(call.tenant)! - 1;
       if (left === 0) perTenant.delete(call.tenant);
       else perTenant.set(call.tenant, left);

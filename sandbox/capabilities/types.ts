@@ -15,6 +15,8 @@ export interface CapabilityCall {
   deadline: number;
   /** Aborted when the run ends early (timeout, sandbox disposed): stop work and clean up. */
   signal: AbortSignal;
+  /** The same object for every call of one hook run (each call has its own signal): what per-run limits count by. */
+  run: object;
 }
 
 /** An error whose message is meant for the plugin author; anything else is reported as "internal". */
