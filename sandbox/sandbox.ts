@@ -216,6 +216,8 @@ interface Current {
   deadline: number;
   /** the run's capability calls in flight; only for sandboxes with capabilities */
   abort: RunCalls | undefined;
+  /** plugin code after an awaited capability ran past the deadline (see deliver()) */
+  timedOut?: boolean;
 }
 
 /**
@@ -340,7 +342,7 @@ export class Sandbox {
       return outcome;
     } catch (e) {
       if (e instanceof IsolateLost) return { status: "error", error: e.message };
-      if (isTimeoutError(e)) {
+      if (isTimeoutError(e) || this.current?.timedOut) {
         this.kill(live?.isolate);
         return { status: "timeout", error: `did not finish within ${Math.max(0, left)} ms` };
       }
@@ -490,7 +492,10 @@ export class Sandbox {
     if (!answer || !current || this.current !== current || isolate.isDisposed || typeof id !== "number") return;
     const call = answer.apply(undefined, [id, ...pieces(json)], { timeout: Math.max(1, current.deadline - Date.now()) });
     thread.track(call).catch((e: unknown) => {
-      if (isTimeoutError(e)) this.kill(isolate);
+      if (!isTimeoutError(e)) return;
+      // the run's own call fails when the isolate goes: it is a timeout, not a lost isolate
+      current.timedOut = true;
+      this.kill(isolate);
     });
   }
 
