@@ -28,7 +28,7 @@ const mapGet = uncurry(Map.prototype.get), mapSet = uncurry(Map.prototype.set);
 const weakAdd = uncurry(WeakSet.prototype.add), weakHas = uncurry(WeakSet.prototype.has);
 const now = Date.now, min = Math.min;
 const sendLog = uncurry(logRef.applyIgnored), sendCall = uncurry(capRef.applyIgnored);
-const { maxResultChars, maxLogChars, maxFieldsChars, maxErrorChars, maxReasonChars, callsInFlight, logPerSecond, logBurst } = limits;
+const { maxResultChars, maxLogChars, maxFieldsChars, maxErrorChars, maxReasonChars, callsInFlight, maxArgsChars, logPerSecond, logBurst } = limits;
 const crosses = { __proto__: null };
 for (const level of limits.logLevels) crosses[level] = true;
 
@@ -146,6 +146,7 @@ async function send(name, method, label, args) {
   let json;
   try { json = stringify(args); } catch (e) { throw new TypeErrorType(label + ": arguments must be JSON values (" + describe(e) + ")"); }
   if (typeof json !== "string") throw new TypeErrorType(label + ": arguments must be JSON values");
+  if (json.length > maxArgsChars) throw new TypeErrorType(label + ": the arguments are " + json.length + " characters as JSON; the limit is " + maxArgsChars);
   const mine = runs;
   inFlight++;
   const id = ++lastCall;

@@ -65,6 +65,12 @@ export const MAX_RESULT_CHARS = 1024 * 1024;
 export const MAX_QUEUED = 256;
 /** Capability calls one run may have in flight; the isolate refuses more before they cross. */
 export const MAX_CALLS_IN_FLIGHT = 16;
+/**
+ * A capability call's arguments as JSON, in characters: above the largest any capability accepts
+ * (a 1 MiB http body, escaped), and small enough that parsing them never holds the host's main
+ * thread for long. Refused inside the isolate before they cross, and again here.
+ */
+export const MAX_CAPABILITY_ARGS_CHARS = 4 * 1024 * 1024;
 // Caps on the text a plugin sends out, in characters: applied inside the isolate, and again on
 // this side, since the bootstrap shares its realm with plugin code. A longer text is cut and ends
 // with "…".
@@ -562,6 +568,7 @@ export class Sandbox {
       maxErrorChars: MAX_ERROR_CHARS,
       maxReasonChars: MAX_CANCEL_REASON_CHARS,
       callsInFlight: MAX_CALLS_IN_FLIGHT,
+      maxArgsChars: MAX_CAPABILITY_ARGS_CHARS,
       logLevels: this.options.logLevels ?? LOG_LEVELS,
       logPerSecond: limit ? limit.perSecond : null,
       logBurst: limit ? limit.burst : null,
@@ -595,6 +602,7 @@ export class Sandbox {
     const capability = typeof name === "string" && Object.hasOwn(this.options.capabilities, name) ? this.options.capabilities[name] : undefined;
     const fn = capability && typeof method === "string" && Object.hasOwn(capability, method) ? capability[method] : undefined;
     if (!fn || !current.abort || typeof args !== "string") return JSON.stringify({ error: "not granted" });
+    if (args.length > MAX_CAPABILITY_ARGS_CHARS) return JSON.stringify({ error: `the arguments are ${args.length} characters as JSON; the limit is ${MAX_CAPABILITY_ARGS_CHARS}` });
     const controller = current.abort.open();
     if (!controller) return JSON.stringify({ error: `more than ${MAX_CALLS_IN_FLIGHT} capability calls in flight in this run; await some before making more` });
     const call: CapabilityCall = {

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { statuses } from "../support.js";
-import { hostile } from "../support.js";
+import { hostile, statuses } from "../support.js";
 import { HOOK, LATENCY_BOUND_MS, startTenantsHost, victimLatency, type TenantsHost } from "./other-tenant.js";
 
 // One run fired 50,000 ctx.store.get calls without awaiting them; each added a listener to the

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { statuses, type LogLine } from "../support.js";
-import { hostile } from "../support.js";
+import { hostile, statuses, type LogLine } from "../support.js";
 import { HOOK, LATENCY_BOUND_MS, startTenantsHost, victimLatency } from "./other-tenant.js";
 
 // A loop of ctx.log.debug("x") for 2.5 s sent ~550,000 calls to the host's main thread, and
