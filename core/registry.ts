@@ -3,7 +3,6 @@ import type { SourceProblem } from "./compile.js";
 import type { HostConfig } from "./config.js";
 import { LOAD_TIMEOUT_MS, sortByPriority, type FolderResult, type LoadedPlugin } from "./discovery.js";
 import type { HookName } from "./hooks.js";
-import { rules } from "./hooks.js";
 import { grantedLimits, type Clamp, type GrantedLimits } from "./limits.js";
 import type { Logger, PluginLogLimiter } from "./log.js";
 import { stockRecordStep } from "./stock-record.js";
