@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `hookhost` (npx hookhost …): runs core/cli/main.ts in a child Node process started with the flags
+// `hookhost` (npx hookhost …): runs cli/main.ts in a child Node process started with the flags
 // isolated-vm needs. --no-node-snapshot must be on the command line of the process that loads
 // isolated-vm (Node refuses it in NODE_OPTIONS), so this launcher cannot simply import the CLI.
 // tsx is resolved from this package, so the command works from any working directory.
@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const main = fileURLToPath(new URL("../core/cli/main.ts", import.meta.url));
+const main = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const tsx = import.meta.resolve("tsx");
 const node = Number(process.versions.node.split(".")[0]) >= 24 ? process.execPath : join(dirname(createRequire(import.meta.url).resolve("node/package.json")), "bin", "node");
 

@@ -2,7 +2,7 @@
 // hook; a caller that says how long it waits (the connector shim does) gets its answer before it
 // gives up, so the shim's timeout and the host's budget cannot contradict each other.
 import type { HostConfig } from "./config.js";
-import { HttpError } from "./errors.js";
+import { HttpError } from "./front/errors.js";
 import { rules, type HookName } from "./hooks.js";
 
 /** Sent by the shim: how long it waits for the whole answer, in ms. */

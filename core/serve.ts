@@ -1,7 +1,7 @@
 import { ConfigError, loadSettings } from "./config.js";
-import { StartError } from "./errors.js";
+import { StartError } from "./front/errors.js";
 import { createLogger, type Logger } from "./log.js";
-import { listen } from "./listener.js";
+import { listen } from "./front/listener.js";
 
 const LEVELS = ["error", "warn", "info", "debug"];
 
@@ -22,7 +22,7 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<number> {
     const settings = loadSettings(env);
     const listener = await listen(settings.port, settings.host);
     // The rest of the host (isolated-vm, the compilers, koa) loads only once the port is ours.
-    const { startHost } = await import("./server.js");
+    const { startHost } = await import("./front/server.js");
     const host = await startHost(settings, logger, listener);
     const signal = await stopSignal;
     logger.info(`${signal}: stopping, finishing requests in flight`);

@@ -12,4 +12,4 @@ export {
   MAX_CANCEL_REASON_CHARS,
 } from "./sandbox.js";
 export type { PluginCode, SandboxOptions, RunRequest, RunOutcome, RunMeta, LogLevel, MemoryReading } from "./sandbox.js";
-export type { Capability, CapabilityCall } from "./capabilities/types.js";
+export type { Capability, CapabilityCall } from "./capability.js";

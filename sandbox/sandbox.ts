@@ -1,8 +1,8 @@
 import { writeSync } from "node:fs";
 import ivm from "isolated-vm";
 import { BOOTSTRAP } from "./bootstrap.js";
-import type { Capability, CapabilityCall } from "./capabilities/types.js";
-import { CapabilityError } from "./capabilities/types.js";
+import type { Capability, CapabilityCall } from "./capability.js";
+import { CapabilityError } from "./capability.js";
 
 /** A plugin's code as discovery prepared it: plain JavaScript modules keyed by their path inside the folder. */
 export interface PluginCode {

@@ -2,9 +2,9 @@
 // return is converted to them, or refused as `invalid` with the field named. Real host over HTTP,
 // and `hookhost simulate`'s connector model on the same plugins.
 import assert from "node:assert/strict";
-import { readCallRecord } from "../core/cli/call-record.js";
-import { simulateCall } from "../core/cli/connector.js";
-import { openLocalHost } from "../core/cli/local-host.js";
+import { readCallRecord } from "../cli/call-record.js";
+import { simulateCall } from "../cli/connector.js";
+import { openLocalHost } from "../cli/local-host.js";
 import { silentLogger } from "../core/log.js";
 import { fixture, keepingLogger, pluginsDir, ROOT, startTestHost, statuses, type TestHost } from "./support.js";
 import { join } from "node:path";

@@ -62,7 +62,8 @@ describe("chain budget", function () {
         assert.deepEqual(answer.body.data, JSON.parse(JSON.stringify(first)));
         const runs = answer.trace.map((t) => Number(/;ms=(\d+)$/.exec(t)![1]));
         assert.ok(runs[0]! + runs[1]! <= 2000 + 300, `the plugins ran ${runs.join(" + ")} ms`);
-        assert.equal(runs[2], 0);
+        // the third gets at most the few ms the second's timeout left over (0 when the budget is gone)
+        assert.ok(runs[2]! <= 20, `the third plugin ran ${runs[2]} ms`);
         // before the change: 4500 ms and more, all three "ok"
         assert.ok(ms < 3500, `answered after ${ms} ms`);
       });

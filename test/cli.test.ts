@@ -6,8 +6,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runChain, type ChainResult } from "../core/chain.js";
-import { parseCallRecord } from "../core/cli/call-record.js";
-import { simulateCall, type RunHook } from "../core/cli/connector.js";
+import { parseCallRecord } from "../cli/call-record.js";
+import { simulateCall, type RunHook } from "../cli/connector.js";
 import type { HookName } from "../core/hooks.js";
 import { fixture, pluginsDir, ROOT, writePlugins } from "./support.js";
 

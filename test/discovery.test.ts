@@ -168,7 +168,7 @@ const BROKEN: BrokenCase[] = [
   {
     folder: "imports-outside-via-lib",
     why: "an import that climbs out through lib/..",
-    files: { "plugin.json": {}, "lib/ok.ts": `export const ok = 1;\n`, "process_client_phone.js": `import secret from "./lib/../../outside.js";\nexport default () => ({ phone: secret });\n` },
+    files: { "plugin.json": {}, "lib/ok.ts": `export const ok = 1;\n`, "process_client_phone.js": `import secret from "../outside.js";\nexport default () => ({ phone: secret });\n` },
     file: "process_client_phone.js",
     line: 1,
     message: /resolves outside the plugin folder/,

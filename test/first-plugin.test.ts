@@ -9,7 +9,7 @@ import { loadSettings } from "../core/config.js";
 import { listFolders } from "../core/discovery.js";
 import { HOOK_NAMES } from "../core/hooks.js";
 import { silentLogger } from "../core/log.js";
-import { startHost } from "../core/server.js";
+import { startHost } from "../core/front/server.js";
 import { STOCK_MP3 } from "../core/stock-record.js";
 import { fixture, postHook, ROOT, statuses } from "./support.js";
 

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { resetEncoderLookup } from "../sandbox/capabilities/records.js";
+import { resetEncoderLookup } from "../capabilities/records.js";
 
 export interface Gate {
   /** Encoders that have started (and waited at the gate, while it was shut). */

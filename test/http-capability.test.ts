@@ -9,9 +9,9 @@ import path from "node:path";
 import type { TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
-import { isLoopbackAddress, isPrivateAddress } from "../sandbox/capabilities/address.js";
-import { createHttpCapability, MAX_RESPONSE_BYTES, type FetchResult, type Resolver } from "../sandbox/capabilities/http.js";
-import { CapabilityError, type CapabilityCall } from "../sandbox/capabilities/types.js";
+import { isLoopbackAddress, isPrivateAddress } from "../capabilities/address.js";
+import { createHttpCapability, MAX_RESPONSE_BYTES, type FetchResult, type Resolver } from "../capabilities/http.js";
+import { CapabilityError, type CapabilityCall } from "../sandbox/capability.js";
 
 interface Seen {
   method: string;
@@ -591,7 +591,7 @@ describe("ctx.http.fetch over https", () => {
   /** ctx.http.fetch("https://localhost:<port>/") in a child trusting `caFile`, with localhost looked up as 127.0.0.2. */
   const fetchInChild = (port: number, caFile: string | undefined) => {
     const script = `
-      import { createHttpCapability } from "./sandbox/capabilities/http.ts";
+      import { createHttpCapability } from "./capabilities/http.ts";
       const call = { tenant: "acme", plugin: "b24", hook: "post_registration", allowHosts: ["localhost"], deadline: Date.now() + 5000, signal: new AbortController().signal, run: {} };
       const capability = createHttpCapability({ resolve: async () => ["127.0.0.2"] });
       capability.fetch(call, ["https://localhost:${port}/rest/1/hook/profile.json"]).then(

@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import ts from "typescript";
-import { typecheckFolders } from "../core/cli/typecheck.js";
+import { typecheckFolders } from "../cli/typecheck.js";
 import { listFolders } from "../core/discovery.js";
 import { HOOK_NAMES, rules } from "../core/hooks.js";
 import { pluginTypeBlocks, withPluginTypes, type PluginTypeBlocks } from "../scripts/plugin-types.js";

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createRecordsCapability, resetEncoderLookup } from "../sandbox/capabilities/records.js";
-import { FairSemaphore } from "../sandbox/capabilities/semaphore.js";
-import { type CapabilityCall, CapabilityError } from "../sandbox/capabilities/types.js";
+import { createRecordsCapability, resetEncoderLookup } from "../capabilities/records.js";
+import { FairSemaphore } from "../capabilities/semaphore.js";
+import { type CapabilityCall, CapabilityError } from "../sandbox/capability.js";
 import { callLikeWav } from "./wav.js";
 
 const TIME_LIMIT = /^conversion did not finish within the hook's time limit$/;

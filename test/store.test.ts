@@ -10,11 +10,11 @@ import {
   DEFAULT_TTL_SEC,
   MAX_VALUE_BYTES,
   type StoreBackend,
-} from "../sandbox/capabilities/store.js";
-import { createMemoryBackend } from "../sandbox/capabilities/store-memory.js";
-import { entryBytes, type StoreQuota } from "../sandbox/capabilities/store-quota.js";
-import { createRedisBackend } from "../sandbox/capabilities/store-redis.js";
-import { CapabilityError, type Capability, type CapabilityCall } from "../sandbox/capabilities/types.js";
+} from "../capabilities/store.js";
+import { createMemoryBackend } from "../capabilities/store-memory.js";
+import { entryBytes, type StoreQuota } from "../capabilities/store-quota.js";
+import { createRedisBackend } from "../capabilities/store-redis.js";
+import { CapabilityError, type Capability, type CapabilityCall } from "../sandbox/capability.js";
 
 /** A quota no test here reaches, unless it means to. */
 const ROOMY = (): StoreQuota => ({ entries: 1_000_000, bytes: 1 << 30 });

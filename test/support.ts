@@ -7,7 +7,7 @@ import winston from "winston";
 import { fileURLToPath } from "node:url";
 import { hostConfigSchema, type Settings } from "../core/config.js";
 import { silentLogger, type Logger } from "../core/log.js";
-import { startHost, type RunningHost } from "../core/server.js";
+import { startHost, type RunningHost } from "../core/front/server.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const FIXTURES = join(ROOT, "examples", "inputs");

@@ -1,10 +1,10 @@
-// The type-check of `hookhost check` (core/cli/typecheck.ts) keeps what the compiler learnt about a
+// The type-check of `hookhost check` (cli/typecheck.ts) keeps what the compiler learnt about a
 // plugins folder between runs: each test checks a folder more than once and wants, every time, the
 // verdict a fresh compiler gives.
 import assert from "node:assert/strict";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cacheFile, typecheckFolders } from "../core/cli/typecheck.js";
+import { cacheFile, typecheckFolders } from "../cli/typecheck.js";
 import { listFolders } from "../core/discovery.js";
 import { pluginsDir, writePlugins } from "./support.js";
 

@@ -10,7 +10,7 @@ import { pipeline, type Readable } from "node:stream";
 import zlib from "node:zlib";
 import { z } from "zod";
 import { isLoopbackAddress, isPrivateAddress } from "./address.js";
-import { CapabilityError, type Capability, type CapabilityCall } from "./types.js";
+import { CapabilityError, type Capability, type CapabilityCall } from "../sandbox/capability.js";
 
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 const MAX_REQUEST_BODY_BYTES = 1024 * 1024;

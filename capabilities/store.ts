@@ -9,7 +9,7 @@
 import { createMemoryBackend } from "./store-memory.js";
 import type { StoreQuota } from "./store-quota.js";
 import { createRedisBackend } from "./store-redis.js";
-import { CapabilityError, type Capability, type CapabilityCall } from "./types.js";
+import { CapabilityError, type Capability, type CapabilityCall } from "../sandbox/capability.js";
 
 /**
  * Where the capability keeps its strings; keys arrive already namespaced, values serialized. The

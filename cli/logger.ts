@@ -1,5 +1,5 @@
 import winston from "winston";
-import type { Logger } from "../log.js";
+import type { Logger } from "../core/log.js";
 
 /**
  * The commands' logger: every line to stderr, so stdout carries only the command's answer (an

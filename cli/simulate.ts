@@ -1,6 +1,6 @@
 // `hookhost simulate <call.json> --tenant T`: replays a recorded call through every hook the
 // connector would call, in its order, and prints what the connector does at each step.
-import type { Logger } from "../log.js";
+import type { Logger } from "../core/log.js";
 import { CallRecordError, readCallRecord, type CallRecord } from "./call-record.js";
 import { simulateCall, type Simulation, type SimStep } from "./connector.js";
 import type { Io } from "./io.js";

@@ -1,11 +1,11 @@
 // `hookhost check [PLUGINS_DIR]`: loads every plugin folder exactly as the host does, type-checks
 // its TypeScript against plugins.d.ts, and says what is wrong where (file:line:column).
 import { join, resolve } from "node:path";
-import type { SourceProblem } from "../compile.js";
-import { hostConfigSchema } from "../config.js";
-import { listFolders, loadFolder, type FolderResult } from "../discovery.js";
-import { loadLimits } from "../limits.js";
-import type { HookName } from "../hooks.js";
+import type { SourceProblem } from "../core/compile.js";
+import { hostConfigSchema } from "../core/config.js";
+import { listFolders, loadFolder, type FolderResult } from "../core/discovery.js";
+import { loadLimits } from "../core/limits.js";
+import type { HookName } from "../core/hooks.js";
 import type { Io } from "./io.js";
 import { oneLine, problemLine } from "./problems.js";
 import { typecheckFolders } from "./typecheck.js";

@@ -1,16 +1,16 @@
 import Koa from "koa";
 import { randomUUID } from "node:crypto";
-import { callerWaitMs, CALLER_WAIT_HEADER, chainBudgetMs } from "./budget.js";
-import { runChain, traceHeader } from "./chain.js";
-import { cancelsRequests } from "./connector-version.js";
+import { callerWaitMs, CALLER_WAIT_HEADER, chainBudgetMs } from "../budget.js";
+import { runChain, traceHeader } from "../chain.js";
+import { cancelsRequests } from "../connector-version.js";
 import { HttpError } from "./errors.js";
-import { inputSchemas, isHookName } from "./hooks.js";
-import type { HostConfig } from "./config.js";
-import type { Logger } from "./log.js";
+import { inputSchemas, isHookName } from "../hooks.js";
+import type { HostConfig } from "../config.js";
+import type { Logger } from "../log.js";
 import type { Metrics } from "./metrics.js";
-import { formatIssues } from "./names.js";
-import type { Registry } from "./registry.js";
-import type { Tenants } from "./tenants.js";
+import { formatIssues } from "../names.js";
+import type { Registry } from "../registry.js";
+import type { Tenants } from "../tenants.js";
 
 export interface AppDeps {
   registry: Registry;

@@ -1,7 +1,7 @@
 // `call_full` as the connector would send it at one moment of a recorded call (docs/hooks.md, "call_full"):
 // who has rung, answered, parked or hung up by then, and what the connector has learnt so far.
 import { createHash } from "node:crypto";
-import type { CallFull, Channel, Conversation, Entity, Registration, User } from "../hooks.js";
+import type { CallFull, Channel, Conversation, Entity, Registration, User } from "../core/hooks.js";
 import type { CallRecord, RecordEntity, RecordUser } from "./call-record.js";
 
 /** Go's zero time: the connector's "has not happened yet". */

@@ -1,9 +1,9 @@
 // `hookhost run <hook> --tenant T`: one hook's chain on one input, in the real sandbox, no server.
 import { readFile } from "node:fs/promises";
-import { traceHeader, type TraceEntry } from "../chain.js";
-import { HOOK_NAMES, inputSchemas, isHookName, type HookName } from "../hooks.js";
-import type { Logger } from "../log.js";
-import { formatIssues } from "../names.js";
+import { traceHeader, type TraceEntry } from "../core/chain.js";
+import { HOOK_NAMES, inputSchemas, isHookName, type HookName } from "../core/hooks.js";
+import type { Logger } from "../core/log.js";
+import { formatIssues } from "../core/names.js";
 import type { Io } from "./io.js";
 import type { LocalHostOptions } from "./local-host.js";
 import { brokenFolderWarning, oneLine } from "./problems.js";

@@ -1,6 +1,6 @@
 import client from "prom-client";
-import type { MemoryReading } from "../sandbox/index.js";
-import type { TraceStatus } from "./chain.js";
+import type { MemoryReading } from "../../sandbox/index.js";
+import type { TraceStatus } from "../chain.js";
 
 /** Latency buckets from half a millisecond (a hook's usual run) to the record hook's 10 s. */
 const SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -1,17 +1,17 @@
 // The host without its HTTP server, for `hookhost run` and `simulate`: the same settings, plugin
-// loading, registry, capabilities and chain as core/server.ts, driven from the command line.
-import { chainBudgetMs } from "../budget.js";
-import { runChain, type ChainResult } from "../chain.js";
-import { cancelsRequests } from "../connector-version.js";
-import { loadSettings } from "../config.js";
-import type { SourceProblem } from "../compile.js";
-import { listFolders, loadFolder } from "../discovery.js";
-import { loadLimits } from "../limits.js";
-import type { HookName } from "../hooks.js";
-import type { Logger } from "../log.js";
-import { Registry } from "../registry.js";
-import { createCapabilities } from "../server.js";
-import { Tenants, type Tenant } from "../tenants.js";
+// loading, registry, capabilities and chain as core/front/server.ts, driven from the command line.
+import { chainBudgetMs } from "../core/budget.js";
+import { runChain, type ChainResult } from "../core/chain.js";
+import { cancelsRequests } from "../core/connector-version.js";
+import { loadSettings } from "../core/config.js";
+import type { SourceProblem } from "../core/compile.js";
+import { listFolders, loadFolder } from "../core/discovery.js";
+import { loadLimits } from "../core/limits.js";
+import type { HookName } from "../core/hooks.js";
+import type { Logger } from "../core/log.js";
+import { Registry } from "../core/registry.js";
+import { createCapabilities } from "../core/front/server.js";
+import { Tenants, type Tenant } from "../core/tenants.js";
 import { InputError, UsageError } from "./usage.js";
 
 export interface LocalHostOptions {

@@ -15,7 +15,7 @@ import fs, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { FairSemaphore } from "./semaphore.js";
-import { type Capability, type CapabilityCall, CapabilityError } from "./types.js";
+import { type Capability, type CapabilityCall, CapabilityError } from "../sandbox/capability.js";
 
 export interface RecordsOptions {
   /** Host-wide limit of encoders running at once; the host passes os.availableParallelism(). */

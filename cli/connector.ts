@@ -3,8 +3,8 @@
 // call_full). Each answer feeds the next steps: the normalised client number becomes
 // PHONE_NUMBER, a `false` gate or a cancelled registration ends the CRM side of the call, the
 // finish's USER_ID becomes the task's and the activity's responsible. docs/simulate.md says why.
-import type { ChainResult, TraceEntry } from "../chain.js";
-import type { HookName, Stage } from "../hooks.js";
+import type { ChainResult, TraceEntry } from "../core/chain.js";
+import type { HookName, Stage } from "../core/hooks.js";
 import {
   buildCallFull,
   callIdFor,

@@ -3,9 +3,9 @@
 // per command beside this one.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ConfigError } from "../config.js";
+import { ConfigError } from "../core/config.js";
 import { processIo, type Io } from "./io.js";
-import type { Logger } from "../log.js";
+import type { Logger } from "../core/log.js";
 import { stderrLogger } from "./logger.js";
 import { InputError, UsageError } from "./usage.js";
 
@@ -52,7 +52,7 @@ function isCommand(name: string): name is Command {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
   return `hookhost ${pkg.version} (node ${process.version})`;
 }
 
@@ -82,7 +82,7 @@ async function dispatch(argv: string[], io: Io, logger: Logger): Promise<number>
   switch (command) {
     case "serve": {
       const { values } = parse(args, { port: { type: "string" }, host: { type: "string" }, plugins: { type: "string" }, config: { type: "string" } }, 0, 0);
-      const { serve } = await import("../serve.js");
+      const { serve } = await import("../core/serve.js");
       const env = { ...process.env };
       if (values.port !== undefined) env.PORT = values.port;
       if (values.host !== undefined) env.HOST = values.host;

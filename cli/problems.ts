@@ -1,5 +1,5 @@
 import { join, relative } from "node:path";
-import type { SourceProblem } from "../compile.js";
+import type { SourceProblem } from "../core/compile.js";
 
 /** A problem as one line, `path:line:column: reason`, the form editors and CI logs link to. */
 export function problemLine(folder: string, problem: SourceProblem, cwd = process.cwd()): string {

@@ -1,8 +1,8 @@
 // The call record `hookhost simulate` replays: one call as the PBX and the CRM saw it, in a form a
 // person can write by hand. docs/simulate.md describes every field; examples/calls/ has four.
-import { readJsonFile } from "../json-file.js";
+import { readJsonFile } from "../core/json-file.js";
 import { z } from "zod";
-import { formatIssues } from "../names.js";
+import { formatIssues } from "../core/names.js";
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
 const dateTime = z.string().regex(DATE_TIME, 'must be "YYYY-MM-DD HH:MM:SS" (the PBX\'s local time)');
