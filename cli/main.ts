@@ -2,11 +2,13 @@
 // arguments, runs one command, exits with its code: 0 done, 1 failed, 2 called wrongly. One file
 // per command beside this one.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../core/config.js";
 import { processIo, type Io } from "./io.js";
 import type { Logger } from "../core/log.js";
 import { stderrLogger } from "./logger.js";
+import { PACKAGE_ROOT } from "./package-root.js";
 import { InputError, UsageError } from "./usage.js";
 
 const HOST_OPTIONS_HELP = `  --tenant   the tenant whose plugins and config apply (default "default": no config file)
@@ -52,7 +54,7 @@ function isCommand(name: string): name is Command {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
   return `hookhost ${pkg.version} (node ${process.version})`;
 }
 

@@ -4,16 +4,16 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
-import { fileURLToPath } from "node:url";
 import type TS from "typescript";
 import type { SourceProblem } from "../core/compile.js";
+import { PACKAGE_ROOT } from "./package-root.js";
 
 // Required, not imported: as an ES module import, Node first scans this 9 MB CommonJS file for
 // its named exports, which nearly doubles the CPU it costs to load (1.5 s against 0.8 s, measured).
 const ts: typeof TS = createRequire(import.meta.url)("typescript");
 
 /** The declarations every hook script sees as globals (CONTRACT §3). */
-export const PLUGIN_TYPES = fileURLToPath(new URL("../plugins.d.ts", import.meta.url));
+export const PLUGIN_TYPES = join(PACKAGE_ROOT, "plugins.d.ts");
 
 /** Those of plugins/tsconfig.json: ES2022 only, no DOM and no Node, as in the sandbox. */
 const DEFAULT_OPTIONS: TS.CompilerOptions = {
@@ -45,7 +45,7 @@ const FORCED_OPTIONS: TS.CompilerOptions = {
  * checked before is not checked again until it, something it uses, plugins.d.ts or the options
  * change. A cache only: when it cannot be read or written, every file is checked.
  */
-const CACHE_DIR = fileURLToPath(new URL("../node_modules/.cache/hookhost/", import.meta.url));
+const CACHE_DIR = join(PACKAGE_ROOT, "node_modules", ".cache", "hookhost");
 /** How many plugins folders keep a cache (the last checked); each file is tens of KiB. */
 const CACHED_FOLDERS = 16;
 

@@ -93,3 +93,19 @@ describe("an integrator's own folder, outside this repository", function () {
     }
   });
 });
+
+describe("the tarball `npm pack` makes", function () {
+  this.timeout(60_000);
+
+  it("holds the compiled host and CLI, the bin, plugins.d.ts and the examples, and none of the TypeScript source or tests", async () => {
+    // --ignore-scripts: the listing only, without the build `npm pack` runs first (prepare)
+    const packed = await sh(ROOT, "npm", ["pack", "--dry-run", "--json", "--ignore-scripts"]);
+    assert.equal(packed.code, 0, packed.stderr);
+    const files = new Set((JSON.parse(packed.stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path));
+    for (const file of ["dist/core/main.js", "dist/cli/main.js", "dist/sandbox/sandbox.js", "bin/hookhost.js", "plugins.d.ts", "package.json", "examples/inputs/process_registration_params.input.json"]) {
+      assert.ok(files.has(file), `${file} is not in the tarball`);
+    }
+    const stray = [...files].filter((f) => /^(core|sandbox|capabilities|cli|test|bench|scripts)\//.test(f) || f.endsWith(".tsbuildinfo"));
+    assert.deepEqual(stray, []);
+  });
+});

@@ -4,6 +4,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
+import { built } from "./dist.js";
 import { keepingLogger, pluginsDir, postHook, ROOT, startTestHost, type Answer, type LogLine, type TestHost } from "./support.js";
 
 /**
@@ -59,14 +60,12 @@ export interface ChildHost {
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
-const TSX = import.meta.resolve("tsx");
-
-/** Starts core/main.ts on 127.0.0.1:0 over a temp plugins folder made of `files`, with `config` (it serves the token-less tenant `t`). */
+/** Starts the compiled host (dist/core/main.js, as `npm start` does) on 127.0.0.1:0 over a temp plugins folder made of `files`, with `config` (it serves the token-less tenant `t`). */
 export async function spawnHost(files: Record<string, string | object>, config: object = {}): Promise<ChildHost> {
   const dir = pluginsDir(files);
   const configFile = join(dir, ".hookhost.json");
   writeFileSync(configFile, JSON.stringify({ tenants: { t: {} }, ...config }));
-  const child = spawn(process.execPath, ["--no-node-snapshot", "--import", TSX, join(ROOT, "core", "main.ts")], {
+  const child = spawn(process.execPath, ["--no-node-snapshot", built("core/main.js")], {
     cwd: dir,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", HOOKHOST_PLUGINS: dir, HOOKHOST_CONFIG: configFile, LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],

@@ -4,10 +4,11 @@ import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import winston from "winston";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { hostConfigSchema, type Settings } from "../core/config.js";
 import { silentLogger, type Logger } from "../core/log.js";
-import { startHost, type RunningHost } from "../core/front/server.js";
+import type { RunningHost } from "../core/front/server.js";
+import { built } from "./dist.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const FIXTURES = join(ROOT, "examples", "inputs");
@@ -43,12 +44,17 @@ export interface Answer {
   trace: string[];
 }
 
+/** The compiled host (dist/), as `npm start` runs it; its types are those of the source it is built from. */
+export async function loadHost(): Promise<typeof import("../core/front/server.js")> {
+  return import(pathToFileURL(built("core/front/server.js")).href);
+}
+
 /** The real host on 127.0.0.1, port 0, against `dir`, with a config given as the JSON file would be. */
 export async function startTestHost(dir: string, config: unknown = undefined, configFile?: string, logger: Logger = silentLogger()): Promise<TestHost> {
   // No config: the one token-less tenant `default`, as without a config file (no records folder here).
   const parsed = hostConfigSchema.parse(config ?? { tenants: { default: {} } });
   const settings: Settings = { port: 0, host: "127.0.0.1", pluginsDir: dir, configFile, logLevel: "error", config: parsed };
-  const host = await startHost(settings, logger);
+  const host = await (await loadHost()).startHost(settings, logger);
   return {
     ...host,
     dir,
