@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { hostConfigSchema } from "../core/config.js";
-import { startHost, type RunningHost } from "../core/front/server.js";
-import { eventually, fixture, keepingLogger, pluginsDir, postHook, type LogLine } from "./support.js";
+import type { RunningHost } from "../core/front/server.js";
+import { eventually, fixture, keepingLogger, pluginsDir, postHook, startHost, type LogLine } from "./support.js";
 
 const HOOK = "process_client_phone";
 const phone = fixture(HOOK);

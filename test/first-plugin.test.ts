@@ -9,9 +9,8 @@ import { loadSettings } from "../core/config.js";
 import { listFolders } from "../core/discovery.js";
 import { HOOK_NAMES } from "../core/hooks.js";
 import { silentLogger } from "../core/log.js";
-import { startHost } from "../core/front/server.js";
 import { STOCK_MP3 } from "../core/stock-record.js";
-import { fixture, postHook, ROOT, statuses } from "./support.js";
+import { fixture, postHook, ROOT, startHost, statuses } from "./support.js";
 
 /** The README's "Your first plugin" section: its shell block, its TypeScript file, its numbered commands. */
 function firstPluginWalk(): { shell: string[]; file: { path: string; text: string }; commands: string[] } {
@@ -66,7 +65,11 @@ describe("plugins/ and the README's first plugin", function () {
     try {
       fs.copyFileSync(path.join(ROOT, "package.json"), path.join(clone, "package.json"));
       fs.cpSync(path.join(ROOT, "plugins"), path.join(clone, "plugins"), { recursive: true });
-      for (const linked of ["node_modules", "bin", "examples"]) fs.symlinkSync(path.join(ROOT, linked), path.join(clone, linked));
+      // npx installs the clone into its cache, which runs prepare (npm run build): with the
+      // source, the compiler options and dist/ as built, it finds nothing to do.
+      for (const linked of ["node_modules", "bin", "examples", "dist", "scripts", "core", "sandbox", "capabilities", "cli", "tsconfig.json", "tsconfig.build.json"]) {
+        fs.symlinkSync(path.join(ROOT, linked), path.join(clone, linked));
+      }
 
       for (const line of walk.shell) assert.equal((await sh(line, clone)).code, 0, line);
       fs.writeFileSync(path.join(clone, walk.file.path), walk.file.text);

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { hostConfigSchema } from "../core/config.js";
 import { silentLogger } from "../core/log.js";
-import { startHost, type RunningHost } from "../core/front/server.js";
-import { fixture, pluginsDir, postHook } from "./support.js";
+import type { RunningHost } from "../core/front/server.js";
+import { fixture, pluginsDir, postHook, startHost } from "./support.js";
 
 // /metrics lists every tenant id. Who may read it depends on the bind address (issue 11, item 14).
 

@@ -7,9 +7,9 @@ import os from "node:os";
 import path from "node:path";
 import { DEFAULT_RECORDS_DIR, loadSettings } from "../core/config.js";
 import { silentLogger } from "../core/log.js";
-import { startHost, type RunningHost } from "../core/front/server.js";
+import type { RunningHost } from "../core/front/server.js";
 import { STOCK_MP3 } from "../core/stock-record.js";
-import { fixture, keepingLogger, pluginsDir, postHook, startTestHost, statuses } from "./support.js";
+import { fixture, keepingLogger, pluginsDir, postHook, startHost, startTestHost, statuses } from "./support.js";
 import { callLikeWav, writeSilentWav } from "./wav.js";
 
 function isMp3(file: string): boolean {

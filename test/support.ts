@@ -44,17 +44,22 @@ export interface Answer {
   trace: string[];
 }
 
+type ServerModule = typeof import("../core/front/server.js");
+
 /** The compiled host (dist/), as `npm start` runs it; its types are those of the source it is built from. */
-export async function loadHost(): Promise<typeof import("../core/front/server.js")> {
+async function loadHost(): Promise<ServerModule> {
   return import(pathToFileURL(built("core/front/server.js")).href);
 }
+
+/** startHost of the compiled host: what tests that start a host call (not the source's, which is not what users run). */
+export const startHost: ServerModule["startHost"] = async (...args) => (await loadHost()).startHost(...args);
 
 /** The real host on 127.0.0.1, port 0, against `dir`, with a config given as the JSON file would be. */
 export async function startTestHost(dir: string, config: unknown = undefined, configFile?: string, logger: Logger = silentLogger()): Promise<TestHost> {
   // No config: the one token-less tenant `default`, as without a config file (no records folder here).
   const parsed = hostConfigSchema.parse(config ?? { tenants: { default: {} } });
   const settings: Settings = { port: 0, host: "127.0.0.1", pluginsDir: dir, configFile, logLevel: "error", config: parsed };
-  const host = await (await loadHost()).startHost(settings, logger);
+  const host = await startHost(settings, logger);
   return {
     ...host,
     dir,
