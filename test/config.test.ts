@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, DEFAULT_TENANT, loadSettings } from "../core/config.js";
+import { built } from "./dist.js";
 import { ROOT } from "./support.js";
 
 describe("host config and environment (CONTRACT §1, §2)", () => {
@@ -81,7 +82,7 @@ describe("host config and environment (CONTRACT §1, §2)", () => {
 
   it("npm start with a bad config logs every problem and exits 1", () => {
     writeFileSync(join(dir, "hookhost.json"), JSON.stringify({ tenants: { acme: { tokn: "x" } }, bodyLimitKb: 0 }));
-    const run = spawnSync(process.execPath, ["--no-node-snapshot", "--import", "tsx", "core/main.ts"], { cwd: ROOT, env: { ...process.env, PORT: "0", HOOKHOST_PLUGINS: dir, HOOKHOST_CONFIG: join(dir, "hookhost.json") }, encoding: "utf8", timeout: 20_000 });
+    const run = spawnSync(process.execPath, ["--no-node-snapshot", built("core/main.js")], { cwd: ROOT, env: { ...process.env, PORT: "0", HOOKHOST_PLUGINS: dir, HOOKHOST_CONFIG: join(dir, "hookhost.json") }, encoding: "utf8", timeout: 20_000 });
     assert.equal(run.status, 1, run.stdout + run.stderr);
     assert.match(run.stdout, /tenants\.acme: .*tokn/);
     assert.match(run.stdout, /bodyLimitKb: /);
