@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { callerWaitMs, CALLER_WAIT_HEADER, chainBudgetMs } from "../budget.js";
 import { runChain, traceHeader } from "../chain.js";
 import { cancelsRequests } from "../connector-version.js";
+import { consoleRoutes } from "./console.js";
 import { HttpError } from "./errors.js";
 import { inputSchemas, isHookName } from "../hooks.js";
 import type { HostConfig } from "../config.js";
@@ -54,6 +55,7 @@ export function createApp(deps: AppDeps): Koa {
     if (deps.logger.isLevelEnabled(level)) deps.logger.log(level, "request", { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, ...fields });
   });
 
+  app.use(consoleRoutes());
   app.use(async (ctx, next) => {
     if (ctx.path === "/healthz") {
       if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
