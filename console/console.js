@@ -104,7 +104,10 @@ function pluginsTable(tenant) {
 
 function pluginRow(tenant, p) {
   const served = p.served ?? (p.version ? { version: p.version } : undefined);
-  const older = (p.versions ?? []).filter((v) => v.version !== served?.version);
+  const kept = p.versions ?? [];
+  const others = kept.filter((v) => v.version !== served?.version);
+  // Kept versions come newest first: "Roll back" is offered only when one older than the served one is kept.
+  const older = kept.slice(kept.findIndex((v) => v.version === served?.version) + 1);
   const actions = el("td", { class: "actions" });
   if (p.candidate) {
     if (p.candidate.state === "running") {
@@ -131,13 +134,13 @@ function pluginRow(tenant, p) {
     el(
       "td",
       {},
-      older.length
+      others.length
         ? el(
             "ul",
             { class: "versions" },
-            older.map((v) => el("li", {}, el("code", {}, v.version), ` ${time(v.loadedAt)} `, button("serve", `serve ${p.name} ${v.version}`, () => rollback(p.name, v.version), "small"))),
+            others.map((v) => el("li", {}, el("code", {}, v.version), ` ${time(v.loadedAt)} `, button("serve", `serve ${p.name} ${v.version}`, () => rollback(p.name, v.version), "small"))),
           )
-        : el("span", { class: "muted" }, "none older"),
+        : el("span", { class: "muted" }, "none"),
     ),
     el("td", {}, (p.hooks ?? []).join(", ")),
     el("td", { class: "error" }, p.error ? el("code", {}, problem(p.error)) : ""),
