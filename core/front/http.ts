@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { callerWaitMs, CALLER_WAIT_HEADER, chainBudgetMs } from "../budget.js";
 import { runChain, traceHeader } from "../chain.js";
 import { cancelsRequests } from "../connector-version.js";
+import { adminRoutes } from "./admin.js";
 import { consoleRoutes } from "./console.js";
 import { HttpError } from "./errors.js";
 import { inputSchemas, isHookName } from "../hooks.js";
@@ -85,6 +86,7 @@ export function createApp(deps: AppDeps): Koa {
     await next();
   });
 
+  app.use(adminRoutes(deps));
   app.use(async (ctx) => {
     const route = HOOK_ROUTE.exec(ctx.path);
     if (!route) throw new HttpError(404, "not_found", `no route ${ctx.method} ${ctx.path}`);
@@ -106,7 +108,7 @@ export function createApp(deps: AppDeps): Koa {
     for (const t of result.trace) {
       deps.metrics.pluginRun(t.plugin, hook, t.status, t.ms / 1000);
       if (t.status !== "ok" && t.status !== "skip" && t.status !== "cancel") {
-        deps.logger.warn("plugin run failed", { requestId: ctx.state.requestId, tenant: tenant.id, hook, plugin: t.plugin, outcome: t.status, ms: t.ms, error: t.error });
+        deps.logger.warn("plugin run failed", { requestId: ctx.state.requestId, tenant: tenant.id, hook, plugin: t.plugin, version: t.version, outcome: t.status, ms: t.ms, error: t.error });
       }
     }
     for (const warning of result.warnings) deps.logger.warn(warning, { requestId: ctx.state.requestId, tenant: tenant.id, hook });
