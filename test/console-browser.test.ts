@@ -99,7 +99,7 @@ describe("console in headless Chromium", function () {
     // The newest run is the failed one: its error, its log line and the input, all as text.
     const run = page.locator("details.run").first();
     assert.equal(await run.getAttribute("data-outcome"), "error");
-    await run.locator("summary").click();
+    await run.locator(":scope > summary").click();
     await run.getByText("<img src=x onerror=\"window.__xss='error'\"> no digits").first().waitFor();
     await run.getByText("<script>window.__xss = 'log'</script>").first().waitFor();
     if (SCREENSHOTS) await page.screenshot({ path: join(ROOT, "docs", "console-bad-edit.png"), fullPage: true });
@@ -117,7 +117,7 @@ describe("console in headless Chromium", function () {
     const newest = page.locator("details.run").first();
     await newest.locator("code", { hasText: good }).waitFor();
     assert.equal(await newest.getAttribute("data-outcome"), "ok");
-    await newest.locator("summary").click();
+    await newest.locator(":scope > summary").click();
     // the diff view: the answer changed the input's phone
     const changed = newest.locator('table.diff tr[data-kind="changed"]');
     assert.deepEqual(await changed.locator("td").allTextContents(), ["phone", '"8 (912) 345-67-89"', '"+79123456789"']);
@@ -141,7 +141,7 @@ describe("console in headless Chromium", function () {
     page.on("pageerror", (e) => violations.push(e.message));
     await page.locator("strong", { hasText: name }).waitFor();
     const run = page.locator("details.run").first();
-    await run.locator("summary").first().click();
+    await run.locator(":scope > summary").click();
     for (const raw of await run.locator("details.raw > summary").all()) await raw.click();
     await run.getByText("no digits").first().waitFor();
     await run.getByText("window.__xss='phone'").first().waitFor();
