@@ -50,6 +50,7 @@ const version = (v) => v ?? "—";
 
 /** Leaves of a JSON value by path (`a.b[0]`), each as its JSON text, so two values compare leaf by leaf. */
 function leaves(value, path = "", out = new Map()) {
+  if (value === undefined) return out;
   if (value !== null && typeof value === "object" && Object.keys(value).length) {
     for (const [key, inner] of Object.entries(value)) leaves(inner, Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key, out);
   } else {
@@ -127,7 +128,7 @@ function pluginRow(tenant, p) {
       {},
       el("strong", {}, p.name),
       p.folder !== p.name ? el("div", { class: "muted" }, `folder ${p.folder}`) : undefined,
-      p.candidate ? el("div", { class: "candidate" }, `${p.candidate.mode} candidate of ${p.candidate.of}${p.candidate.mode === "canary" ? `, ${p.candidate.percent} %` : ""} · ${p.candidate.state}`) : undefined,
+      p.candidate ? el("div", { class: "candidate" }, candidateText(p.candidate)) : undefined,
     ),
     el("td", {}, el("span", { class: `state ${p.state}`, "data-state": p.state }, p.state), p.enabled === false ? el("div", { class: "muted" }, "disabled") : undefined),
     el("td", { class: "served" }, served ? [el("code", {}, version(served.version)), served.reason ? el("div", { class: `reason ${served.reason}` }, served.reason) : undefined] : "—"),
@@ -146,6 +147,12 @@ function pluginRow(tenant, p) {
     el("td", { class: "error" }, p.error ? el("code", {}, problem(p.error)) : ""),
     actions,
   );
+}
+
+function candidateText(c) {
+  const share = c.mode === "canary" ? `, ${c.percent} % of calls` : "";
+  const shadow = c.shadow ? ` · ${c.shadow.compared} compared, ${c.shadow.differences} differed${c.shadow.skipped ? `, ${c.shadow.skipped} left out` : ""}` : "";
+  return `${c.mode} candidate of ${c.of}${share} · ${c.state}${shadow}`;
 }
 
 function button(label, name, onClick, kind) {
@@ -201,6 +208,7 @@ function runsList(runs) {
           el("span", { class: "at" }, time(r.at)),
           el("span", { class: `outcome ${r.outcome}` }, r.outcome),
           el("span", {}, r.plugin),
+          r.candidate ? el("span", { class: "candidate" }, `canary ${r.candidate}`) : undefined,
           el("code", {}, version(r.version)),
           el("span", {}, r.hook),
           el("span", { class: "ms" }, `${r.ms} ms`),
@@ -226,6 +234,13 @@ function runsList(runs) {
   );
 }
 
+/** What the chain would have done with each answer ({ status, value | error | reason }): the outcome when it differs, then the values' fields that differ. */
+function shadowRows(live, candidate) {
+  const outcome = (v) => `${v.status}${v.error ? `: ${v.error}` : v.reason ? `: ${v.reason}` : ""}`;
+  const rows = live.status === candidate.status ? [] : [{ path: "outcome", was: outcome(live), is: outcome(candidate), kind: "changed" }];
+  return [...rows, ...diffRows(live.value, candidate.value).filter((r) => r.kind !== "same")];
+}
+
 function shadowList(differences) {
   if (!differences.length) return el("p", { class: "muted" }, "No shadow differences.");
   return el(
@@ -236,7 +251,7 @@ function shadowList(differences) {
         "details",
         { class: "difference", "data-candidate": d.candidate },
         el("summary", {}, el("span", { class: "at" }, time(d.at)), el("span", {}, `${d.candidate} (${version(d.version)}) vs ${d.plugin}`), el("span", {}, d.hook)),
-        diffTable(diffRows(d.live, d.candidateAnswer).filter((r) => r.kind !== "same"), d.plugin, d.candidate, "The answers are the same."),
+        diffTable(shadowRows(d.live ?? {}, d.candidateAnswer ?? {}), `${d.plugin} ${version(d.live?.version)}`, `${d.candidate} ${version(d.version)}`, "The answers are the same."),
         raw("input", d.input),
         el("p", { class: "muted" }, `request ${d.requestId}`),
       ),

@@ -18,6 +18,8 @@ const GOOD = `export default (input, ctx) => {
   ctx.log.info("normalized", { from: input.phone });
   return { phone: "+7" + digits.slice(-10) };
 };`;
+// A candidate that writes the 8-prefixed form instead.
+const EIGHT = `export default (input) => ({ phone: "8" + input.phone.replace(/\\D/g, "").slice(-10) });`;
 // The bad edit: it loads fine, and fails on every call.
 const BAD = `export default (input, ctx) => {
   ctx.log.warn("<script>window.__xss = 'log'</script>", { note: "<b>fields</b>" });
@@ -122,6 +124,58 @@ describe("console in headless Chromium", function () {
     const changed = newest.locator('table.diff tr[data-kind="changed"]');
     assert.deepEqual(await changed.locator("td").allTextContents(), ["phone", '"8 (912) 345-67-89"', '"+79123456789"']);
     if (SCREENSHOTS) await page.screenshot({ path: join(ROOT, "docs", "console-rolled-back.png"), fullPage: true });
+    await page.close();
+  });
+
+  it("shows a shadow candidate's differences, and promotes it in one click", async () => {
+    host = await startTestHost(
+      pluginsDir({
+        "ru-phones/plugin.json": {},
+        "ru-phones/process_client_phone.ts": GOOD,
+        "ru-phones-8/plugin.json": { candidateOf: "ru-phones", mode: "shadow" },
+        "ru-phones-8/process_client_phone.ts": EIGHT,
+      }),
+      CONFIG,
+    );
+    assert.equal((await call("8 (912) 345-67-89")).body.data.phone, "+79123456789");
+    // Shadow runs start after the answer: wait until the difference is recorded.
+    await eventually(async () => assert.equal((await admin("/v1/tenants/acme/shadow")).differences.length, 1));
+
+    const page = await signIn(ADMIN);
+    const difference = page.locator('details.difference[data-candidate="ru-phones-8"]');
+    await difference.locator(":scope > summary").click();
+    assert.deepEqual(await difference.locator('table.diff tr[data-kind="changed"] td').allTextContents(), ["phone", '"+79123456789"', '"89123456789"']);
+    const candidate = page.locator('tr[data-plugin="ru-phones-8"]');
+    await candidate.getByText("shadow candidate of ru-phones · running · 1 compared, 1 differed").waitFor();
+    if (SCREENSHOTS) await page.screenshot({ path: join(ROOT, "docs", "console-shadow.png"), fullPage: true });
+
+    await candidate.getByRole("button", { name: "Promote" }).click();
+    await page.getByText(/^ru-phones now serves [0-9a-f]{12}$/).waitFor();
+    assert.equal(await page.locator('tr[data-plugin="ru-phones"] .reason').textContent(), "promoted");
+    await candidate.getByText("· promoted").waitFor();
+    assert.equal(await candidate.getByRole("button").count(), 0);
+    assert.equal((await call("8 (912) 345-67-89")).body.data.phone, "89123456789");
+    await page.close();
+  });
+
+  it("aborts a canary in one click: the live version answers every call again", async () => {
+    host = await startTestHost(
+      pluginsDir({
+        "ru-phones/plugin.json": {},
+        "ru-phones/process_client_phone.ts": GOOD,
+        "ru-phones-8/plugin.json": { candidateOf: "ru-phones", mode: "canary", percent: 100 },
+        "ru-phones-8/process_client_phone.ts": EIGHT,
+      }),
+      CONFIG,
+    );
+    assert.equal((await call("8 (912) 345-67-89")).body.data.phone, "89123456789");
+    const page = await signIn(ADMIN);
+    await page.locator("details.run .candidate", { hasText: "canary ru-phones-8" }).waitFor();
+    const candidate = page.locator('tr[data-plugin="ru-phones-8"]');
+    await candidate.getByRole("button", { name: "Abort" }).click();
+    await page.getByText("ru-phones-8 aborted").waitFor();
+    await candidate.getByText("canary candidate of ru-phones, 100 % of calls · aborted").waitFor();
+    assert.equal((await call("8 (912) 345-67-89")).body.data.phone, "+79123456789");
     await page.close();
   });
 
