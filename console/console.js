@@ -280,8 +280,8 @@ function tenantSection(tenant, runs, differences) {
 async function act(method, path, body, describe) {
   try {
     const answer = await api(method, path, body);
-    notify(describe(answer), "ok");
     await load();
+    notify(describe(answer), "ok");
   } catch (e) {
     if (e instanceof Unauthorized) return signOut("The admin token was refused.");
     notify(e.message, "bad");

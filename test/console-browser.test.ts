@@ -151,7 +151,7 @@ describe("console in headless Chromium", function () {
 
     await candidate.getByRole("button", { name: "Promote" }).click();
     await page.getByText(/^ru-phones now serves [0-9a-f]{12}$/).waitFor();
-    assert.equal(await page.locator('tr[data-plugin="ru-phones"] .reason').textContent(), "promoted");
+    await page.locator('tr[data-plugin="ru-phones"] .reason', { hasText: "promoted" }).waitFor();
     await candidate.getByText("· promoted").waitFor();
     assert.equal(await candidate.getByRole("button").count(), 0);
     assert.equal((await call("8 (912) 345-67-89")).body.data.phone, "89123456789");
