@@ -205,7 +205,7 @@ function runsList(runs) {
         el(
           "summary",
           {},
-          el("span", { class: "at" }, time(r.at)),
+          el("span", { class: "at", title: r.at }, time(r.at)),
           el("span", { class: `outcome ${r.outcome}` }, r.outcome),
           el("span", {}, r.plugin),
           r.candidate ? el("span", { class: "candidate" }, `canary ${r.candidate}`) : undefined,
@@ -250,7 +250,7 @@ function shadowList(differences) {
       el(
         "details",
         { class: "difference", "data-candidate": d.candidate },
-        el("summary", {}, el("span", { class: "at" }, time(d.at)), el("span", {}, `${d.candidate} (${version(d.version)}) vs ${d.plugin}`), el("span", {}, d.hook)),
+        el("summary", {}, el("span", { class: "at", title: d.at }, time(d.at)), el("span", {}, `${d.candidate} (${version(d.version)}) vs ${d.plugin}`), el("span", {}, d.hook)),
         diffTable(shadowRows(d.live ?? {}, d.candidateAnswer ?? {}), `${d.plugin} ${version(d.live?.version)}`, `${d.candidate} ${version(d.version)}`, "The answers are the same."),
         raw("input", d.input),
         el("p", { class: "muted" }, `request ${d.requestId}`),
