@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
@@ -59,14 +59,32 @@ describe("console in headless Chromium", function () {
     return page;
   }
 
-  it("shows nothing until the admin token is given, and refuses a wrong one", async () => {
-    host = await startTestHost(pluginsDir({ "ru-phones/plugin.json": {}, "ru-phones/process_client_phone.ts": GOOD }), CONFIG);
-    const page = await signIn("acme-secret"); // a tenant's token is not the admin's
-    await page.getByText("The admin token was refused").waitFor();
-    assert.equal(await page.locator("section.tenant").count(), 0);
-    assert.ok(await page.getByLabel("Admin token").isVisible());
-    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
-    await page.close();
+  it("shows nothing without the admin token: a wrong one is refused, a changed one signs the page out", async () => {
+    const work = mkdtempSync(join(tmpdir(), "hookhost-console-config-"));
+    const configFile = join(work, "hookhost.json");
+    writeFileSync(configFile, JSON.stringify(CONFIG));
+    host = await startTestHost(pluginsDir({ "ru-phones/plugin.json": {}, "ru-phones/process_client_phone.ts": GOOD }), CONFIG, configFile);
+    try {
+      const page = await signIn("acme-secret"); // a tenant's token is not the admin's
+      await page.getByText("The admin token was refused").waitFor();
+      assert.equal(await page.locator("section.tenant").count(), 0);
+      assert.ok(await page.getByLabel("Admin token").isVisible());
+      assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+
+      await page.getByLabel("Admin token").fill(ADMIN);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.locator('tr[data-plugin="ru-phones"]').waitFor();
+      // The operator rotates the admin token: the open page's next read is refused, and it forgets what it showed.
+      writeFileSync(configFile, JSON.stringify({ ...CONFIG, adminToken: "rotated-secret" }));
+      await eventually(async () => assert.equal((await fetch(`${host.url}/v1/admin/overview`, { headers: { authorization: `Bearer ${ADMIN}` } })).status, 401));
+      await page.getByRole("button", { name: "Refresh" }).click();
+      await page.getByText("The admin token was refused").waitFor();
+      assert.equal(await page.locator("section.tenant").count(), 0);
+      assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+      await page.close();
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it("a bad edit goes live, the console shows it failing, one click rolls it back, and the old version is served", async () => {
