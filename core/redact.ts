@@ -20,19 +20,36 @@ export type RedactRule = z.infer<typeof redactRuleSchema>;
 /** A copy of `value` with the rules applied; the original is left as it was. */
 export function redact(value: unknown, rules: readonly RedactRule[]): unknown {
   if (!rules.length) return copy(value);
-  const paths = rules.filter((r) => r.path !== undefined).map((r) => ({ rule: r, segments: r.path!.split(".") }));
   const keys = new Map(rules.filter((r) => r.key !== undefined).map((r) => [r.key!, r]));
-  const walk = (v: unknown, trail: string[]): unknown => {
+  const paths = rules.filter((r) => r.path !== undefined).map((r) => ({ rule: r, segments: r.path!.split(".") }));
+  // The keys from the root to the value being walked; kept only when a rule names a path.
+  const trail: string[] = [];
+  const byPath = (depth: number): RedactRule | undefined => {
+    for (const { rule, segments } of paths) {
+      if (segments.length !== depth + 1) continue;
+      let i = 0;
+      while (i <= depth && (segments[i] === "*" || segments[i] === trail[i])) i++;
+      if (i > depth) return rule;
+    }
+    return undefined;
+  };
+  const walk = (v: unknown, depth: number): unknown => {
     if (v === null || typeof v !== "object") return v;
-    const out: Record<string, unknown> | unknown[] = Array.isArray(v) ? [] : {};
-    for (const [k, child] of Object.entries(v)) {
-      const here = [...trail, k];
-      const rule = keys.get(k) ?? paths.find((p) => p.segments.length === here.length && p.segments.every((s, i) => s === "*" || s === here[i]))?.rule;
-      (out as Record<string, unknown>)[k] = rule ? mask(child, rule) : walk(child, here);
+    const array = Array.isArray(v);
+    const out: Record<string, unknown> | unknown[] = array ? new Array(v.length) : {};
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue;
+      const child = (v as Record<string, unknown>)[k];
+      let rule = array ? undefined : keys.get(k);
+      if (!rule && paths.length) {
+        trail[depth] = k;
+        rule = byPath(depth);
+      }
+      (out as Record<string, unknown>)[k] = rule ? mask(child, rule) : walk(child, depth + 1);
     }
     return out;
   };
-  return walk(value, []);
+  return walk(value, 0);
 }
 
 function mask(value: unknown, rule: RedactRule): unknown {

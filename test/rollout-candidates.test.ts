@@ -45,7 +45,7 @@ describe("canary", function () {
     const calls = Array.from({ length: 30 }, (_, i) => `1750144325.${2800 + i}`);
     const picked: string[] = [];
     for (const id of calls) {
-      const seen = [];
+      const seen: string[] = [];
       for (let stage = 0; stage < 2; stage++) {
         seen.push(await phoneOf(host, id));
         const user = await host.post("acme", "process_user_phone", userPhoneInput(id), ACME);

@@ -53,7 +53,7 @@ export interface Ran {
 /** Runs `hookhost …` as an operator does (bin/hookhost.js), with `env` added to the environment. */
 export function hookhost(args: string[], env: Record<string, string | undefined> = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const merged = Object.entries({ ...process.env, HOOKHOST_ADMIN_TOKEN: undefined, ...env }).filter((e): e is [string, string] => e[1] !== undefined);
+    const merged = Object.entries<string | undefined>({ ...process.env, HOOKHOST_ADMIN_TOKEN: undefined, ...env }).filter((e): e is [string, string] => e[1] !== undefined);
     const child = spawn(process.execPath, [join(ROOT, "bin", "hookhost.js"), ...args], { env: Object.fromEntries(merged) });
     let stdout = "";
     let stderr = "";
