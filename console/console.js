@@ -259,19 +259,54 @@ function shadowList(differences) {
   );
 }
 
-function tenantSection(tenant, runs, differences) {
-  return el(
+// The tenants whose runs are open, kept across refreshes: runs are read only for these, so a host
+// with many tenants costs one overview read plus two reads per tenant the operator opens.
+const runsOpen = new Set();
+
+function tenantSection(tenant) {
+  const activity = el("div", {});
+  const details = el("details", { class: "activity", open: runsOpen.has(tenant.id) }, el("summary", {}, "Recent runs and shadow differences"), activity);
+  let filling;
+  // Read once per drawing; a failed read is tried again at the next opening.
+  const fill = () =>
+    (filling ??= fillActivity(tenant.id, activity).catch((e) => {
+      filling = undefined;
+      throw e;
+    }));
+  details.addEventListener("toggle", () => {
+    if (!details.open) return void runsOpen.delete(tenant.id);
+    runsOpen.add(tenant.id);
+    fill().catch(failed);
+  });
+  const section = el(
     "section",
     { class: "tenant", "data-tenant": tenant.id },
-    el("h2", {}, `tenant ${tenant.id}`),
+    el("h2", {}, `tenant ${tenant.id}`, el("span", { class: "muted summary" }, tenantSummary(tenant))),
     el("h3", {}, "Plugins"),
     pluginsTable(tenant),
     el("h3", {}, "Hooks (from the recent runs)"),
     hooksTable(tenant),
+    details,
+  );
+  return { section, fill: runsOpen.has(tenant.id) ? fill : undefined };
+}
+
+function tenantSummary(tenant) {
+  const notOk = tenant.plugins.filter((p) => p.state !== "ok").length;
+  const stats = Object.values(tenant.hooks ?? {});
+  const runs = stats.reduce((n, s) => n + s.runs, 0);
+  const failing = stats.reduce((n, s) => n + (s.outcomes?.error ?? 0) + (s.outcomes?.timeout ?? 0) + (s.outcomes?.invalid ?? 0), 0);
+  return `${tenant.plugins.length} plugins, ${notOk} not ok · ${runs} recent runs, ${failing} failed`;
+}
+
+async function fillActivity(tenantId, into) {
+  const t = encodeURIComponent(tenantId);
+  const [runs, shadow] = await Promise.all([api("GET", `/v1/tenants/${t}/runs?limit=${RUNS_SHOWN}`), api("GET", `/v1/tenants/${t}/shadow?limit=${RUNS_SHOWN}`)]);
+  into.replaceChildren(
     el("h3", {}, `Recent runs (newest first, at most ${RUNS_SHOWN})`),
-    runsList(runs),
-    el("h3", {}, "Shadow differences"),
-    shadowList(differences),
+    runsList(runs.runs),
+    el("h3", {}, `Shadow differences (newest first, at most ${RUNS_SHOWN})`),
+    shadowList(shadow.differences),
   );
 }
 
@@ -283,8 +318,7 @@ async function act(method, path, body, describe) {
     await load();
     notify(describe(answer), "ok");
   } catch (e) {
-    if (e instanceof Unauthorized) return signOut("The admin token was refused.");
-    notify(e.message, "bad");
+    failed(e);
   }
 }
 
@@ -295,21 +329,20 @@ function rollback(plugin, to) {
 async function load() {
   try {
     const overview = await api("GET", "/v1/admin/overview");
-    const sections = await Promise.all(
-      overview.tenants.map(async (tenant) => {
-        const t = encodeURIComponent(tenant.id);
-        const [runs, shadow] = await Promise.all([api("GET", `/v1/tenants/${t}/runs?limit=${RUNS_SHOWN}`), api("GET", `/v1/tenants/${t}/shadow`)]);
-        return tenantSection(tenant, runs.runs, shadow.differences);
-      }),
-    );
-    byId("tenants").replaceChildren(...sections);
+    const tenants = overview.tenants.map(tenantSection);
+    await Promise.all(tenants.map((t) => t.fill?.()));
+    byId("tenants").replaceChildren(...tenants.map((t) => t.section));
     byId("signin").hidden = true;
     byId("bar").hidden = false;
     byId("updated").textContent = `updated ${time(new Date().toISOString())}`;
   } catch (e) {
-    if (e instanceof Unauthorized) return signOut("The admin token was refused: sign in with the adminToken of hookhost.json.");
-    notify(e.message, "bad");
+    failed(e);
   }
+}
+
+function failed(e) {
+  if (e instanceof Unauthorized) return signOut("The admin token was refused: sign in with the adminToken of hookhost.json.");
+  notify(e.message, "bad");
 }
 
 function signOut(message) {

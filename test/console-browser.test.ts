@@ -58,6 +58,12 @@ describe("console in headless Chromium", function () {
     await page.getByRole("button", { name: "Sign in" }).click();
     return page;
   }
+  /** Opens a tenant's recent runs and shadow differences (read only when opened; they stay open across refreshes). */
+  async function openRuns(page: Page, tenant = "acme"): Promise<void> {
+    const activity = page.locator(`section[data-tenant="${tenant}"] details.activity`);
+    await activity.locator(":scope > summary").click();
+    await activity.getByText("Recent runs (newest first").waitFor();
+  }
 
   it("shows nothing without the admin token: a wrong one is refused, a changed one signs the page out", async () => {
     const work = mkdtempSync(join(tmpdir(), "hookhost-console-config-"));
@@ -109,12 +115,21 @@ describe("console in headless Chromium", function () {
     const failed = await call("8 (912) 345-67-89");
     assert.deepEqual(failed.trace.map((t) => t.replace(/;ms=\d+/, "")), [`ru-phones;status=error;v=${bad}`]);
 
+    const reads: string[] = [];
+    const record = (r: { url(): string }) => reads.push(new URL(r.url()).pathname);
+    browser.on("request", record);
     const page = await signIn(ADMIN);
     const row = page.locator('section[data-tenant="acme"] tr[data-plugin="ru-phones"]');
     await row.locator("td.served code", { hasText: bad }).waitFor();
     await page.locator('tr[data-plugin="typo"] td.error', { hasText: "process_user_phone.ts:2:" }).waitFor();
     assert.equal(await page.locator('tr[data-plugin="typo"] [data-state]').textContent(), "error");
     assert.equal(await page.locator('tr[data-hook="process_client_phone"] td.count.error').textContent(), "1");
+    assert.equal(await page.locator('section[data-tenant="acme"] h2 .summary').textContent(), "2 plugins, 1 not ok · 2 recent runs, 1 failed");
+    // A tenant's runs are read only once the operator opens them.
+    assert.deepEqual(reads.filter((path) => path.startsWith("/v1/")), ["/v1/admin/overview"]);
+    await openRuns(page);
+    browser.off("request", record);
+    assert.deepEqual(reads.filter((path) => path.startsWith("/v1/tenants/")).sort(), ["/v1/tenants/acme/runs", "/v1/tenants/acme/shadow"]);
 
     // The newest run is the failed one: its error, its log line and the input, all as text.
     const run = page.locator("details.run").first();
@@ -160,6 +175,7 @@ describe("console in headless Chromium", function () {
     await eventually(async () => assert.equal((await admin("/v1/tenants/acme/shadow")).differences.length, 1));
 
     const page = await signIn(ADMIN);
+    await openRuns(page);
     const difference = page.locator('details.difference[data-candidate="ru-phones-8"]');
     await difference.locator(":scope > summary").click();
     assert.deepEqual(await difference.locator('table.diff tr[data-kind="changed"] td').allTextContents(), ["phone", '"+79123456789"', '"89123456789"']);
@@ -188,6 +204,7 @@ describe("console in headless Chromium", function () {
     );
     assert.equal((await call("8 (912) 345-67-89")).body.data.phone, "89123456789");
     const page = await signIn(ADMIN);
+    await openRuns(page);
     await page.locator("details.run .candidate", { hasText: "canary ru-phones-8" }).waitFor();
     const candidate = page.locator('tr[data-plugin="ru-phones-8"]');
     await candidate.getByRole("button", { name: "Abort" }).click();
@@ -212,6 +229,7 @@ describe("console in headless Chromium", function () {
     page.on("console", (m) => /Content Security Policy/i.test(m.text()) && violations.push(m.text()));
     page.on("pageerror", (e) => violations.push(e.message));
     await page.locator("strong", { hasText: name }).waitFor();
+    await openRuns(page);
     const run = page.locator("details.run").first();
     await run.locator(":scope > summary").click();
     for (const raw of await run.locator("details.raw > summary").all()) await raw.click();
