@@ -1,4 +1,4 @@
-import type { ChainStep, StepOutcome } from "./chain.js";
+import type { ChainStep } from "./chain.js";
 import type { SourceProblem } from "./compile.js";
 import type { HostConfig } from "./config.js";
 import { LOAD_TIMEOUT_MS, sortByPriority, type FolderResult, type LoadedPlugin } from "./discovery.js";
@@ -8,7 +8,7 @@ import type { Logger, PluginLogLimiter } from "./log.js";
 import { stockRecordStep } from "./stock-record.js";
 import { servesTenant, type Manifest } from "./manifest.js";
 import type { Tenant } from "./tenants.js";
-import { asVersionOf, callKey, canaryPicks, differs, MAX_SHADOWS_IN_FLIGHT, verdict, type ShadowCounts, type Trial } from "./rollout.js";
+import { asVersionOf, pairTrials, rolloutStep, type RequestContext, type ShadowCounts, type Trial, type VersionRun } from "./rollout.js";
 import { MAX_RUN_LOG_LINES, RecentRuns, type RunLogLine } from "./runs.js";
 import { RolloutRefusal, VersionHistory, type ServedReason } from "./versions.js";
 import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading, type RunMeta } from "../sandbox/index.js";
@@ -224,55 +224,30 @@ export class Registry {
    */
   acquire(tenant: Tenant, hook: HookName, requestId: string): Lease {
     const held: Instance[] = [];
-    const hold = (plugin: LoadedPlugin): Instance => {
+    const version = (plugin: LoadedPlugin): VersionRun => {
       const instance = this.instance(plugin, tenant);
       instance.leases++;
       held.push(instance);
-      return instance;
+      return this.versionRun(plugin, instance, tenant, hook, requestId);
     };
-    const shadowJobs: (() => Promise<void>)[] = [];
-    // Serialized once, for every plugin of the chain; each step adds only its small overlay.
     let inputJson: string | undefined;
+    const request: RequestContext = {
+      tenant: tenant.id,
+      hook,
+      requestId,
+      runs: this.runs,
+      logger: this.options.logger,
+      shadowCounts: (candidate) => this.countsOf(candidate),
+      // Serialized once, for every plugin of the chain; each step adds only its small overlay.
+      json: (input) => (inputJson ??= JSON.stringify(input)),
+      later: [],
+    };
     const steps: ChainStep[] = [];
     for (const live of this.servingTenant(tenant.id)) {
       const trials = (this.trials.get(live.manifest.name) ?? []).filter((t) => servesTenant(t.candidate.manifest, tenant.id));
       if (!live.hooks.includes(hook) && !trials.some((t) => t.asLive.hooks.includes(hook))) continue;
-      const liveInstance = hold(live);
-      const canaries = trials.filter((t) => t.mode === "canary").map((trial) => ({ trial, instance: hold(trial.asLive) }));
-      const shadows = trials.filter((t) => t.mode === "shadow").map((trial) => ({ trial, instance: hold(trial.asLive) }));
-      let ran: { at: Date; input: Record<string, unknown>; overlay: Record<string, unknown>; data: Record<string, unknown>; logs: RunLogLine[]; canary?: Trial } | undefined;
-      steps.push({
-        plugin: live.manifest.name,
-        timeoutMs: Math.max(liveInstance.limits.timeouts[hook], ...canaries.map((c) => c.instance.limits.timeouts[hook])),
-        run: (input, overlay, data, deadline) => {
-          const canary = canaries.length ? canaries.find((c) => canaryPicks(callKey(input, requestId), c.trial.percent)) : undefined;
-          ran = { at: new Date(), input, overlay, data, logs: [], canary: canary?.trial };
-          inputJson ??= JSON.stringify(input);
-          return this.runVersion(canary?.trial.asLive ?? live, canary?.instance ?? liveInstance, tenant, hook, requestId, inputJson, overlay, data, deadline, ran.logs);
-        },
-        settled: (entry, outcome) => {
-          if (!ran) return;
-          const { at, input, overlay, data, logs, canary } = ran;
-          this.runs.record(tenant.id, {
-            at: at.toISOString(),
-            requestId,
-            plugin: live.manifest.name,
-            version: outcome.version,
-            ...(canary ? { candidate: canary.candidate.manifest.name } : {}),
-            hook,
-            input,
-            saw: { overlay, data },
-            answer: answerOf(outcome),
-            logs,
-            outcome: entry.status,
-            ms: entry.ms,
-            ...(entry.error === undefined ? {} : { error: entry.error }),
-          });
-          // A shadow is compared with the live version's run only.
-          if (canary) return;
-          for (const { trial, instance } of shadows) shadowJobs.push(() => this.shadowRun(trial, instance, tenant, hook, requestId, input, inputJson!, overlay, data, outcome));
-        },
-      });
+      const [canaries, shadows] = (["canary", "shadow"] as const).map((mode) => trials.filter((t) => t.mode === mode).map((trial) => ({ trial, version: version(trial.asLive) })));
+      steps.push(rolloutStep(version(live), canaries, shadows, request));
     }
     // After the plugins, on the path they left: what a stock connector does with the recording.
     const stock = hook === "process_record_file_path" ? stockRecordStep(tenant, this.options.capabilities.records) : undefined;
@@ -289,11 +264,11 @@ export class Registry {
       release: () => {
         if (released) return;
         released = true;
-        if (!shadowJobs.length) return unlease();
+        if (!request.later.length) return unlease();
         // After the answer has gone out (setImmediate runs after the response is written), one after another.
         setImmediate(() => {
           void (async () => {
-            for (const job of shadowJobs) await job();
+            for (const job of request.later) await job();
           })().finally(unlease);
         });
       },
@@ -376,22 +351,12 @@ export class Registry {
   }
 
   private rebuildOrder(): void {
-    const good = [...this.folders.values()].flatMap((f) => (f.good ? [f.good] : []));
-    this.plugins = sortByPriority(good.filter((p) => !p.manifest.candidateOf));
-    // Running candidates against the live plugin they name; a pairing that did not change keeps its sandboxes.
-    const before = [...this.trials.values()].flat();
-    const trials = new Map<string, Trial[]>();
-    for (const f of [...this.folders.values()].sort((a, b) => (a.dir < b.dir ? -1 : 1))) {
-      const m = f.good?.manifest;
-      const live = m?.candidateOf && f.trial === "running" ? this.plugins.find((p) => p.manifest.name === m.candidateOf) : undefined;
-      if (!live) continue;
-      const kept = before.find((t) => t.candidate === f.good && t.live === live);
-      const trial = kept ?? { candidate: f.good!, live, asLive: asVersionOf(f.good!, live), mode: m!.mode!, percent: m!.percent ?? 100 };
-      trials.set(live.manifest.name, [...(trials.get(live.manifest.name) ?? []), trial]);
-    }
+    const good = [...this.folders.values()].sort((a, b) => (a.dir < b.dir ? -1 : 1)).flatMap((f) => (f.good ? [{ plugin: f.good, running: f.trial === "running" }] : []));
+    this.plugins = sortByPriority(good.filter((g) => !g.plugin.manifest.candidateOf).map((g) => g.plugin));
+    const running = good.filter((g) => g.plugin.manifest.candidateOf && g.running).map((g) => g.plugin);
+    const { trials, retired } = pairTrials(running, this.plugins, [...this.trials.values()].flat());
     this.trials = trials;
-    const now = new Set([...trials.values()].flat());
-    for (const t of before) if (!now.has(t)) this.retire(t.asLive);
+    for (const t of retired) this.retire(t.asLive);
   }
 
   private candidateStatus(f: FolderState): CandidateStatus {
@@ -424,65 +389,30 @@ export class Registry {
     return f;
   }
 
-  /** Runs one version of a plugin for a request; the outcome names the version. */
-  private async runVersion(
-    plugin: LoadedPlugin,
-    instance: Instance,
-    tenant: Tenant,
-    hook: HookName,
-    requestId: string,
-    inputJson: string,
-    overlay: Record<string, unknown>,
-    data: Record<string, unknown>,
-    deadline: number,
-    logs?: RunLogLine[],
-  ): Promise<StepOutcome> {
-    if (!plugin.hooks.includes(hook)) return { status: "skip", version: plugin.version };
-    this.touch(instance.sandbox);
-    const meta: RunMeta = { hook, requestId };
-    if (logs) this.runLogs.set(meta, logs);
-    const outcome = await instance.sandbox.run({
-      hook,
-      inputJson,
-      overlayJson: JSON.stringify(overlay),
-      ctxJson: `{"tenant":${JSON.stringify(tenant.id)},"hook":"${hook}","plugin":${JSON.stringify(plugin.manifest.name)},"config":${instance.configJson},"data":${JSON.stringify(data)}}`,
-      // a canary's own limit may be lower than the step's
-      deadline: Math.min(deadline, Date.now() + instance.limits.timeouts[hook]),
-      meta,
-    });
-    return { ...outcome, version: plugin.version };
-  }
-
-  /** A candidate's run beside the live one's, after the answer went out; a difference is recorded with the input. */
-  private async shadowRun(trial: Trial, instance: Instance, tenant: Tenant, hook: HookName, requestId: string, input: Record<string, unknown>, inputJson: string, overlay: Record<string, unknown>, data: Record<string, unknown>, live: StepOutcome): Promise<void> {
-    const counts = this.countsOf(trial.candidate);
-    if (instance.shadows >= MAX_SHADOWS_IN_FLIGHT) {
-      counts.skipped++;
-      return;
-    }
-    instance.shadows++;
-    try {
-      const outcome = await this.runVersion(trial.asLive, instance, tenant, hook, requestId, inputJson, overlay, data, Date.now() + instance.limits.timeouts[hook]);
-      const [was, would] = [verdict(hook, live), verdict(hook, outcome)];
-      counts.compared++;
-      if (!differs(was, would)) return;
-      counts.differences++;
-      this.runs.recordDifference(tenant.id, {
-        at: new Date().toISOString(),
-        requestId,
-        hook,
-        plugin: trial.live.manifest.name,
-        candidate: trial.candidate.manifest.name,
-        version: trial.candidate.version,
-        input,
-        live: { ...was, version: live.version },
-        candidateAnswer: would,
-      });
-    } catch (e) {
-      this.options.logger.warn("shadow run failed", { tenant: tenant.id, hook, requestId, candidate: trial.candidate.manifest.name, error: String(e) });
-    } finally {
-      instance.shadows--;
-    }
+  /** One version of a plugin on this request, in the sandbox `instance`; its outcome names the version. */
+  private versionRun(plugin: LoadedPlugin, instance: Instance, tenant: Tenant, hook: HookName, requestId: string): VersionRun {
+    const name = JSON.stringify(plugin.manifest.name);
+    return {
+      plugin,
+      timeoutMs: instance.limits.timeouts[hook],
+      gate: instance,
+      run: async (inputJson, overlay, data, deadline, logs) => {
+        if (!plugin.hooks.includes(hook)) return { status: "skip", version: plugin.version };
+        this.touch(instance.sandbox);
+        const meta: RunMeta = { hook, requestId };
+        if (logs) this.runLogs.set(meta, logs);
+        const outcome = await instance.sandbox.run({
+          hook,
+          inputJson,
+          overlayJson: JSON.stringify(overlay),
+          ctxJson: `{"tenant":${JSON.stringify(tenant.id)},"hook":"${hook}","plugin":${name},"config":${instance.configJson},"data":${JSON.stringify(data)}}`,
+          // a canary's own limit may be lower than the step's
+          deadline: Math.min(deadline, Date.now() + instance.limits.timeouts[hook]),
+          meta,
+        });
+        return { ...outcome, version: plugin.version };
+      },
+    };
   }
 
   private instance(plugin: LoadedPlugin, tenant: Tenant): Instance {
@@ -540,13 +470,6 @@ export class Registry {
       },
     });
   }
-}
-
-/** What a run answered, as recent runs show it: the value, the cancel and its reason, or nothing. */
-function answerOf(outcome: StepOutcome): unknown {
-  if (outcome.status === "ok") return outcome.value;
-  if (outcome.status === "cancel") return { cancel: outcome.reason };
-  return null;
 }
 
 /** The tenant's overrides over the plugin's own config: objects merge key by key, anything else replaces. */
