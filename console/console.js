@@ -104,7 +104,7 @@ function pluginsTable(tenant) {
 }
 
 function pluginRow(tenant, p) {
-  const served = p.served ?? (p.version ? { version: p.version } : undefined);
+  const served = p.served;
   const kept = p.versions ?? [];
   const others = kept.filter((v) => v.version !== served?.version);
   // Kept versions come newest first: "Roll back" is offered only when one older than the served one is kept.
@@ -216,7 +216,7 @@ function runsList(runs) {
         ),
         el("h4", {}, "input → answer"),
         r.answer === undefined || r.answer === null
-          ? el("p", { class: "muted" }, "The plugin answered nothing: the input passed on unchanged.")
+          ? el("p", { class: "muted" }, noAnswer(r.outcome))
           : diffTable(diffRows(r.input, r.answer, { onlyRight: true }), "input", "answer", "The answer is empty."),
         r.logs?.length
           ? el(
@@ -232,6 +232,12 @@ function runsList(runs) {
       ),
     ),
   );
+}
+
+function noAnswer(outcome) {
+  if (outcome === "ok" || outcome === "skip") return "The plugin answered nothing: the input passed on unchanged.";
+  if (outcome === "cancel") return "The plugin cancelled the request.";
+  return `No answer (${outcome}): the chain went on without this plugin.`;
 }
 
 /** What the chain would have done with each answer ({ status, value | error | reason }): the outcome when it differs, then the values' fields that differ. */

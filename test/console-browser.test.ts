@@ -137,6 +137,7 @@ describe("console in headless Chromium", function () {
     await run.locator(":scope > summary").click();
     await run.getByText("<img src=x onerror=\"window.__xss='error'\"> no digits").first().waitFor();
     await run.getByText("<script>window.__xss = 'log'</script>").first().waitFor();
+    await run.getByText("No answer (error): the chain went on without this plugin.").waitFor();
     if (SCREENSHOTS) await page.screenshot({ path: join(ROOT, "docs", "console-bad-edit.png"), fullPage: true });
 
     await row.getByRole("button", { name: "Roll back" }).click();
