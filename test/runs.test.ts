@@ -1,6 +1,10 @@
 // The recent-runs ring through the real host: what a run keeps, the bound N, redaction before
 // anything is stored, who may read which tenant's runs, and the admin's overview.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, readConfigFile } from "../core/config.js";
 import { pluginsDir, startTestHost, type TestHost } from "./support.js";
 import { ADMIN, call, CONFIG, phoneInput } from "./rollout-support.js";
 
@@ -113,5 +117,30 @@ describe("recent runs", function () {
     const series = metrics.split("\n").filter((l) => l.startsWith("hookhost_plugin_version_info{"));
     assert.equal(series.length, 2);
     for (const line of series) assert.match(line, /^hookhost_plugin_version_info\{plugin="(first|second)",version="[0-9a-f]{12}",role="served"\} 1$/);
+  });
+});
+
+describe("roll-out settings in hookhost.json", () => {
+  it("names every bad redaction rule and bound", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookhost-config-"));
+    try {
+      const file = join(dir, "hookhost.json");
+      writeFileSync(file, JSON.stringify({ recentRuns: 0, keepVersions: 101, redact: [{ key: "phone", path: "phone", mask: "digits" }, { key: "phone", mask: "stars" }, { mask: "all" }] }));
+      assert.throws(
+        () => readConfigFile(file),
+        (e: unknown) => {
+          assert.ok(e instanceof ConfigError);
+          const problems = e.problems.join("\n");
+          assert.match(problems, /^recentRuns: /m);
+          assert.match(problems, /^keepVersions: /m);
+          assert.match(problems, /^redact\.0: give either key or path$/m);
+          assert.match(problems, /^redact\.1\.mask: /m);
+          assert.match(problems, /^redact\.2: give either key or path$/m);
+          return true;
+        },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
