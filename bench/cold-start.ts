@@ -29,7 +29,7 @@ export async function measureColdStart(url: string, pluginsDir: string, source: 
   const ms = performance.now() - started;
   rmSync(target, { recursive: true, force: true });
   await pollTrace(url, request, (trace) => (trace.some((t) => t.startsWith(`${name};`)) ? undefined : "gone"));
-  return { ms, firstRunMs: Number(/;ms=(\d+)$/.exec(entry)?.[1]), entry };
+  return { ms, firstRunMs: Number(/;ms=(\d+)(?:;v=[0-9a-f]{12})?$/.exec(entry)?.[1]), entry };
 }
 
 async function pollTrace(url: string, request: HookRequest, found: (trace: string[]) => string | undefined): Promise<string> {

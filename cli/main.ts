@@ -16,6 +16,10 @@ const HOST_OPTIONS_HELP = `  --tenant   the tenant whose plugins and config appl
   --config   the host config (default $HOOKHOST_CONFIG, else ./hookhost.json when present)
   LOG_LEVEL  plugins' ctx.log lines at this level and above go to stderr (default info)`;
 
+const ADMIN_OPTIONS_HELP = `  --url         the running host (default http://127.0.0.1:8080)
+  --token-file  a file holding the admin token (default: $HOOKHOST_ADMIN_TOKEN)
+  Exit code 1 when the host refuses (the message says why) or cannot be reached.`;
+
 /** Each command's usage: printed by `hookhost <command> --help`, and after a usage error. */
 const COMMANDS = {
   serve: `hookhost serve [--port N] [--host ADDR] [--plugins DIR] [--config FILE]
@@ -36,6 +40,20 @@ ${HOST_OPTIONS_HELP}`,
   in the connector's order and says what the connector does at each step.
 
 ${HOST_OPTIONS_HELP}`,
+  rollback: `hookhost rollback <plugin> [--version V] [--url URL] [--token-file FILE]
+  Makes the running host serve the plugin's previous good version (or version V, one of the
+  versions its status lists) until the plugin's folder changes.
+
+${ADMIN_OPTIONS_HELP}`,
+  promote: `hookhost promote <candidate> [--url URL] [--token-file FILE]
+  Serves a candidate's version (plugin.json candidateOf) as the plugin it is a candidate of,
+  until that plugin's folder changes; the candidate stops running.
+
+${ADMIN_OPTIONS_HELP}`,
+  abort: `hookhost abort <candidate> [--url URL] [--token-file FILE]
+  Stops a candidate (shadow or canary) until its folder changes.
+
+${ADMIN_OPTIONS_HELP}`,
 } as const;
 
 type Command = keyof typeof COMMANDS;
@@ -62,6 +80,11 @@ const hostOptions = {
   tenant: { type: "string", default: "default" },
   plugins: { type: "string" },
   config: { type: "string" },
+} as const;
+
+const adminOptions = {
+  url: { type: "string", default: "http://127.0.0.1:8080" },
+  "token-file": { type: "string" },
 } as const;
 
 async function dispatch(argv: string[], io: Io, logger: Logger): Promise<number> {
@@ -106,6 +129,14 @@ async function dispatch(argv: string[], io: Io, logger: Logger): Promise<number>
       const { values, positionals } = parse(args, { ...hostOptions, json: { type: "boolean", default: false } }, 1, 1, "<call.json>");
       const { simulateCommand } = await import("./simulate.js");
       return simulateCommand({ call: positionals[0], ...values }, io, logger);
+    }
+    case "rollback":
+    case "promote":
+    case "abort": {
+      const extra = command === "rollback" ? { version: { type: "string" } } : {};
+      const { values, positionals } = parse(args, { ...adminOptions, ...extra }, 1, 1, command === "rollback" ? "<plugin>" : "<candidate>");
+      const { rolloutCommand } = await import("./rollout.js");
+      return rolloutCommand({ action: command, plugin: positionals[0], url: values.url, tokenFile: values["token-file"], version: values.version as string | undefined }, io);
     }
   }
 }

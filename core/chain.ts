@@ -12,8 +12,13 @@ type Data = Record<string, unknown>;
 export interface ChainStep {
   plugin: string;
   timeoutMs: number;
-  run(input: Data, overlay: Data, data: Data, deadline: number): Promise<RunOutcome>;
+  run(input: Data, overlay: Data, data: Data, deadline: number): Promise<StepOutcome>;
+  /** roll-out hook point: told how the chain took the run (recent runs, shadow compares) */
+  settled?(entry: TraceEntry, outcome: StepOutcome): void;
 }
+
+/** A run's outcome, with the plugin version that ran (a canary call may run a candidate's). */
+export type StepOutcome = RunOutcome & { version?: string };
 
 export type TraceStatus = "ok" | "skip" | "cancel" | "error" | "timeout" | "invalid";
 
@@ -22,6 +27,7 @@ export interface TraceEntry {
   status: TraceStatus;
   ms: number;
   error?: string;
+  version?: string;
 }
 
 export interface ChainResult {
@@ -57,38 +63,44 @@ export async function runChain(hook: HookName, input: Data, steps: ChainStep[], 
     }
     const outcome = await step.run(input, rule.overlay(data), data, Math.min(begin + step.timeoutMs, chainEnd));
     const ms = Date.now() - begin;
+    // Each entry names the version that ran and goes back to its step (the roll-out hook point).
+    const note = (entry: TraceEntry) => {
+      if (outcome.version !== undefined) entry.version = outcome.version;
+      trace.push(entry);
+      step.settled?.(entry, outcome);
+    };
     switch (outcome.status) {
       case "ok": {
         // The checked value, not the raw one: documented forms (0/1, string ids, flat params) are what folds.
         const checked = dataSchemas[hook].safeParse(outcome.value);
         if (!checked.success) {
-          trace.push({ plugin: step.plugin, status: "invalid", ms, error: `result does not match ${hook}'s data: ${formatIssues(checked.error).join("; ")}` });
+          note({ plugin: step.plugin, status: "invalid", ms, error: `result does not match ${hook}'s data: ${formatIssues(checked.error).join("; ")}` });
           break;
         }
         data = rule.fold(data, checked.data as Data);
-        trace.push({ plugin: step.plugin, status: "ok", ms });
+        note({ plugin: step.plugin, status: "ok", ms });
         break;
       }
       case "cancel": {
         if (!rule.cancellable) {
-          trace.push({ plugin: step.plugin, status: "invalid", ms, error: `cancel() is not allowed for ${hook}` });
+          note({ plugin: step.plugin, status: "invalid", ms, error: `cancel() is not allowed for ${hook}` });
           break;
         }
         if (!options.cancellation) {
           // Before 3.13 an empty answer is not a cancellation: it would read as "change nothing", or
           // as a finish with no parameters. The nearest honest answer is the hook's default.
           const warning = `cancel() by ${step.plugin}: the tenant's connector (before 3.13) cannot skip the request, so the hook's default is answered${outcome.reason ? ` (reason given: ${outcome.reason})` : ""}`;
-          trace.push({ plugin: step.plugin, status: "cancel", ms, error: warning });
+          note({ plugin: step.plugin, status: "cancel", ms, error: warning });
           return { data: rule.finalize(rule.initial(input)), trace, cancelled: false, warnings: [warning] };
         }
-        trace.push({ plugin: step.plugin, status: "cancel", ms, error: outcome.reason || undefined });
+        note({ plugin: step.plugin, status: "cancel", ms, error: outcome.reason || undefined });
         return { data: {}, trace, cancelled: true, warnings: [] };
       }
       case "skip":
-        trace.push({ plugin: step.plugin, status: "skip", ms });
+        note({ plugin: step.plugin, status: "skip", ms });
         break;
       default:
-        trace.push({ plugin: step.plugin, status: outcome.status, ms, error: outcome.error });
+        note({ plugin: step.plugin, status: outcome.status, ms, error: outcome.error });
     }
   }
   const final = rule.finalize(data);
@@ -97,7 +109,7 @@ export async function runChain(hook: HookName, input: Data, steps: ChainStep[], 
   return { data: final, trace, cancelled: false, warnings: cut ? [`name cut to 20 characters: "${String(data.name)}" → "${String(final.name)}"`] : [] };
 }
 
-/** The `x-hook-trace` header. */
+/** The `x-hook-trace` header; `v=` is the version that ran, after the older fields. */
 export function traceHeader(trace: TraceEntry[]): string {
-  return trace.map((t) => `${t.plugin};status=${t.status};ms=${t.ms}`).join(",");
+  return trace.map((t) => `${t.plugin};status=${t.status};ms=${t.ms}${t.version ? `;v=${t.version}` : ""}`).join(",");
 }

@@ -6,6 +6,7 @@ import { connectorVersionSchema, DEFAULT_CONNECTOR_VERSION } from "./connector-v
 import { HOOK_NAMES, RECORD_CHAIN_BUDGET_MS, type HookName } from "./hooks.js";
 import { readJsonFile } from "./json-file.js";
 import { formatIssues, idSchema } from "./names.js";
+import { redactRuleSchema } from "./redact.js";
 
 const hookTimeouts = Object.fromEntries(HOOK_NAMES.map((h) => [h, z.int().min(1).max(60_000).optional()])) as Record<
   HookName,
@@ -54,6 +55,11 @@ export const hostConfigSchema = z.strictObject({
   adminToken: z.string().min(1).optional(),
   // /metrics names every tenant: on a non-loopback bind it needs the admin token unless this says otherwise.
   metricsPublic: z.boolean().default(false),
+  // Roll-out (README "Roll-out"): good versions kept per plugin, runs kept per tenant × plugin × hook,
+  // and what is masked in those runs before they are stored.
+  keepVersions: z.int().min(1).max(100).default(5),
+  recentRuns: z.int().min(1).max(1000).default(50),
+  redact: z.array(redactRuleSchema).max(100).default([]),
 });
 
 export type HostConfig = z.infer<typeof hostConfigSchema>;

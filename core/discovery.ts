@@ -5,6 +5,7 @@ import { HOOK_NAMES, isHookName, type HookName } from "./hooks.js";
 import { manifestSchema, type Manifest } from "./manifest.js";
 import { formatIssues } from "./names.js";
 import { FolderReadError, readPluginFolder, type FolderFiles } from "./plugin-files.js";
+import { versionId } from "./versions.js";
 import { Sandbox, type PluginCode } from "../sandbox/index.js";
 
 /** A plugin folder that loaded: its manifest and the JavaScript that enters its sandboxes. */
@@ -14,6 +15,8 @@ export interface LoadedPlugin {
   code: PluginCode;
   hooks: HookName[];
   loadedAt: Date;
+  /** the content hash of its files (core/versions.ts) */
+  version: string;
 }
 
 /**
@@ -110,13 +113,13 @@ async function buildPlugin(folder: string, { manifest: manifestText, sources }: 
     return { problem: toProblem(e) };
   }
   try {
-    return { plugin: await buildCode(folder, manifest, sources, limits) };
+    return { plugin: { ...(await buildCode(folder, manifest, sources, limits)), version: versionId(manifestText!, sources) } };
   } catch (e) {
     return { problem: toProblem(e), tenants: manifest.tenants };
   }
 }
 
-async function buildCode(folder: string, manifest: Manifest, sources: Map<string, string>, limits: LoadLimits): Promise<LoadedPlugin> {
+async function buildCode(folder: string, manifest: Manifest, sources: Map<string, string>, limits: LoadLimits): Promise<Omit<LoadedPlugin, "version">> {
   const hooks: Partial<Record<HookName, string>> = {};
   for (const file of sources.keys()) {
     if (file.includes("/")) continue;
@@ -159,7 +162,9 @@ function parseManifest(text: string | undefined, dirName: string): Manifest {
   }
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) throw new PluginLoadError({ file: "plugin.json", message: formatIssues(parsed.error).join("; ") });
-  return { ...parsed.data, name: parsed.data.name ?? dirName.toLowerCase() };
+  const name = parsed.data.name ?? dirName.toLowerCase();
+  if (parsed.data.candidateOf === name) throw new PluginLoadError({ file: "plugin.json", message: `candidateOf: "${name}" is this plugin itself; name the plugin this folder is a candidate of` });
+  return { ...parsed.data, name };
 }
 
 function jsonErrorPosition(text: string, e: Error): { line?: number; column?: number; message: string } {

@@ -8,7 +8,10 @@ import type { Logger, PluginLogLimiter } from "./log.js";
 import { stockRecordStep } from "./stock-record.js";
 import { servesTenant, type Manifest } from "./manifest.js";
 import type { Tenant } from "./tenants.js";
-import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading } from "../sandbox/index.js";
+import { asVersionOf, pairTrials, rolloutStep, type RequestContext, type ShadowCounts, type Trial, type VersionRun } from "./rollout.js";
+import { MAX_RUN_LOG_LINES, RecentRuns, type RunLogLine } from "./runs.js";
+import { RolloutRefusal, VersionHistory, type ServedReason } from "./versions.js";
+import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading, type RunMeta } from "../sandbox/index.js";
 
 /** The capabilities the host offers; a plugin's manifest decides which of them its sandboxes get. */
 export interface HostCapabilities {
@@ -30,7 +33,11 @@ export interface RegistryOptions {
 /** One plugin folder as the host sees it: the version it serves, and what is wrong with the folder now. */
 interface FolderState {
   dir: string;
+  /** the served version: the latest good load, or the one a rollback or promotion put back */
   good?: LoadedPlugin;
+  versions: VersionHistory;
+  /** a candidate folder's part: running until aborted or promoted, again once its folder loads anew */
+  trial: CandidateState;
   problem?: SourceProblem;
   /** whom the failed version's plugin.json names; undefined when it could not be read */
   problemTenants?: Manifest["tenants"];
@@ -38,6 +45,17 @@ interface FolderState {
 }
 
 export type PluginState = "ok" | "error" | "stale";
+
+type CandidateState = "running" | "aborted" | "promoted";
+
+/** A candidate folder in the status: "waiting" while no plugin of the name it gives is loaded. */
+export interface CandidateStatus {
+  of: string;
+  mode: "shadow" | "canary";
+  percent?: number;
+  state: CandidateState | "waiting";
+  shadow?: ShadowCounts;
+}
 
 export interface PluginStatus {
   name: string;
@@ -50,6 +68,11 @@ export interface PluginStatus {
   loadedAt?: string;
   /** what plugin.json asks for above this tenant's ceilings, and what it got */
   clamped?: Clamp[];
+  version?: string;
+  served?: { version: string; reason: ServedReason };
+  /** the good versions kept, newest first */
+  versions?: { version: string; loadedAt: string }[];
+  candidate?: CandidateStatus;
 }
 
 /** A tenant's view of the plugins folder. */
@@ -67,6 +90,8 @@ interface Instance {
   /** requests holding it; a replaced instance is disposed when the last one ends */
   leases: number;
   replaced: boolean;
+  /** shadow runs in flight on this sandbox */
+  shadows: number;
 }
 
 /** What one request holds: its chain, fixed when it started, and the hand-back when it ends. */
@@ -86,8 +111,16 @@ export class Registry {
   private readonly instances = new Map<LoadedPlugin, Map<string, Instance>>();
   /** alive sandboxes, least recently used first (a Set keeps insertion order) */
   private readonly recent = new Set<Sandbox>();
+  /** the running candidates of each live plugin, by its name */
+  private trials = new Map<string, Trial[]>();
+  private readonly shadowCounts = new WeakMap<LoadedPlugin, ShadowCounts>();
+  /** the ctx.log lines of the runs being recorded, by the run's meta (the sandbox hands it back with each line) */
+  private readonly runLogs = new WeakMap<RunMeta, RunLogLine[]>();
+  readonly runs: RecentRuns;
 
-  constructor(private readonly options: RegistryOptions) {}
+  constructor(private readonly options: RegistryOptions) {
+    this.runs = new RecentRuns(() => options.config());
+  }
 
   get loaded(): readonly LoadedPlugin[] {
     return this.plugins;
@@ -115,12 +148,14 @@ export class Registry {
 
   /** Applies a folder's fresh load: a good result replaces the served version; a bad one keeps it (stale). */
   apply(result: FolderResult): void {
-    const state = this.folders.get(result.dir) ?? { dir: result.dir, changedAt: new Date() };
+    const state: FolderState = this.folders.get(result.dir) ?? { dir: result.dir, versions: new VersionHistory(), trial: "running", changedAt: new Date() };
     state.changedAt = new Date();
     const clash = result.plugin && [...this.folders.values()].find((f) => f.dir !== result.dir && f.good?.manifest.name === result.plugin!.manifest.name);
     if (result.plugin && !clash) {
       this.retire(state.good);
+      state.versions.loaded(result.plugin, this.options.config().keepVersions);
       state.good = result.plugin;
+      state.trial = "running";
       state.problem = undefined;
       state.problemTenants = undefined;
     } else {
@@ -144,7 +179,7 @@ export class Registry {
     return [...this.folders.keys()];
   }
 
-  /** The enabled plugins that serve this tenant, in chain order. */
+  /** The enabled plugins that serve this tenant, in chain order (candidates answer only through their live plugin). */
   servingTenant(tenant: string): LoadedPlugin[] {
     return this.plugins.filter((p) => p.manifest.enabled && servesTenant(p.manifest, tenant));
   }
@@ -174,53 +209,120 @@ export class Registry {
         ...(f.problem ? { error: f.problem } : {}),
         ...(f.good ? { loadedAt: f.good.loadedAt.toISOString(), enabled: m!.enabled } : {}),
         ...(clamped.length ? { clamped } : {}),
+        ...(f.good ? { version: f.good.version, served: { version: f.good.version, reason: f.versions.reason }, versions: f.versions.list() } : {}),
+        ...(m?.candidateOf ? { candidate: this.candidateStatus(f) } : {}),
       });
     }
     return { plugins, unattributedBroken };
   }
 
-  /** The chain of one request: every plugin serving the tenant that implements the hook, held until release(); the stock conversion last. */
+  /**
+   * The chain of one request: every plugin serving the tenant that implements the hook (it, or a
+   * running candidate of it), held until release(); the stock conversion last. Which version answers
+   * is decided per call (canaries); shadow runs start once the chain is done and hold their
+   * sandboxes until they finish.
+   */
   acquire(tenant: Tenant, hook: HookName, requestId: string): Lease {
-    const chain = this.servingTenant(tenant.id).filter((p) => p.hooks.includes(hook));
-    const held = chain.map((plugin) => this.instance(plugin, tenant));
-    for (const instance of held) instance.leases++;
-    // Serialized once, for every plugin of the chain; each step adds only its small overlay.
+    const held: Instance[] = [];
+    const version = (plugin: LoadedPlugin): VersionRun => {
+      const instance = this.instance(plugin, tenant);
+      instance.leases++;
+      held.push(instance);
+      return this.versionRun(plugin, instance, tenant, hook, requestId);
+    };
     let inputJson: string | undefined;
-    const steps = chain.map((plugin, i): ChainStep => {
-      const name = JSON.stringify(plugin.manifest.name);
-      const instance = held[i];
-      return {
-        plugin: plugin.manifest.name,
-        timeoutMs: instance.limits.timeouts[hook],
-        run: (input, overlay, data, deadline) => {
-          this.touch(instance.sandbox);
-          inputJson ??= JSON.stringify(input);
-          return instance.sandbox.run({
-            hook,
-            inputJson,
-            overlayJson: JSON.stringify(overlay),
-            ctxJson: `{"tenant":${JSON.stringify(tenant.id)},"hook":"${hook}","plugin":${name},"config":${instance.configJson},"data":${JSON.stringify(data)}}`,
-            deadline,
-            meta: { hook, requestId },
-          });
-        },
-      };
-    });
+    const request: RequestContext = {
+      tenant: tenant.id,
+      hook,
+      requestId,
+      runs: this.runs,
+      logger: this.options.logger,
+      shadowCounts: (candidate) => this.countsOf(candidate),
+      // Serialized once, for every plugin of the chain; each step adds only its small overlay.
+      json: (input) => (inputJson ??= JSON.stringify(input)),
+      later: [],
+    };
+    const steps: ChainStep[] = [];
+    for (const live of this.servingTenant(tenant.id)) {
+      const trials = (this.trials.get(live.manifest.name) ?? []).filter((t) => servesTenant(t.candidate.manifest, tenant.id));
+      if (!live.hooks.includes(hook) && !trials.some((t) => t.asLive.hooks.includes(hook))) continue;
+      const [canaries, shadows] = (["canary", "shadow"] as const).map((mode) => trials.filter((t) => t.mode === mode).map((trial) => ({ trial, version: version(trial.asLive) })));
+      steps.push(rolloutStep(version(live), canaries, shadows, request));
+    }
     // After the plugins, on the path they left: what a stock connector does with the recording.
     const stock = hook === "process_record_file_path" ? stockRecordStep(tenant, this.options.capabilities.records) : undefined;
     if (stock) steps.push(stock);
     let released = false;
+    const unlease = () => {
+      for (const instance of held) {
+        instance.leases--;
+        if (instance.replaced && instance.leases === 0) this.dispose(instance);
+      }
+    };
     return {
       steps,
       release: () => {
         if (released) return;
         released = true;
-        for (const instance of held) {
-          instance.leases--;
-          if (instance.replaced && instance.leases === 0) this.dispose(instance);
-        }
+        if (!request.later.length) return unlease();
+        // After the answer has gone out (setImmediate runs after the response is written), one after another.
+        setImmediate(() => {
+          void (async () => {
+            for (const job of request.later) await job();
+          })().finally(unlease);
+        });
       },
     };
+  }
+
+  /** Puts back the named kept version of a plugin, or the one before the served one, until its folder changes. */
+  rollback(name: string, version?: string): { plugin: string; version: string; previous: string } {
+    const f = this.folderServing(name);
+    const { served, previous } = f.versions.rollback(name, version);
+    if (served !== f.good) {
+      this.retire(f.good);
+      f.good = served;
+      this.rebuildOrder();
+    }
+    return { plugin: name, version: served.version, previous };
+  }
+
+  /** Serves a candidate's code as the plugin it is a candidate of (until that plugin's folder changes); the candidate stops running. */
+  promote(name: string): { plugin: string; version: string } {
+    const f = this.candidateFolder(name);
+    const of = f.good!.manifest.candidateOf!;
+    const live = [...this.folders.values()].find((l) => l.good && !l.good.manifest.candidateOf && l.good.manifest.name === of);
+    if (!live) throw new RolloutRefusal(409, "no_live_plugin", `candidate ${name} is a candidate of ${of}, which is not loaded`);
+    const promoted = asVersionOf(f.good!, live.good!);
+    live.versions.promoted(promoted, this.options.config().keepVersions);
+    this.retire(live.good);
+    live.good = promoted;
+    f.trial = "promoted";
+    this.rebuildOrder();
+    return { plugin: of, version: promoted.version };
+  }
+
+  /** The candidate stops running until its folder changes. */
+  abort(name: string): { candidate: string; state: "aborted" } {
+    const f = this.candidateFolder(name);
+    f.trial = "aborted";
+    this.rebuildOrder();
+    return { candidate: name, state: "aborted" };
+  }
+
+  /** Every candidate folder, whomever it serves (the admin's overview). */
+  candidates(): ({ name: string; folder: string; version: string } & CandidateStatus)[] {
+    return [...this.folders.values()]
+      .filter((f) => f.good?.manifest.candidateOf)
+      .map((f) => ({ name: f.good!.manifest.name, folder: f.dir, version: f.good!.version, ...this.candidateStatus(f) }));
+  }
+
+  /** The version each loaded plugin serves, and each running candidate's (the version metric). */
+  servedVersions(): { plugin: string; version: string; role: "served" | "candidate" }[] {
+    return [
+      ...this.plugins.map((p) => ({ plugin: p.manifest.name, version: p.version, role: "served" as const })),
+      ...[...this.trials.values()].flat().map((t) => ({ plugin: t.candidate.manifest.name, version: t.candidate.version, role: "candidate" as const })),
+    ];
   }
 
   /** Tenants or their config changed: new requests get sandboxes built with the new settings. */
@@ -249,7 +351,68 @@ export class Registry {
   }
 
   private rebuildOrder(): void {
-    this.plugins = sortByPriority([...this.folders.values()].flatMap((f) => (f.good ? [f.good] : [])));
+    const good = [...this.folders.values()].sort((a, b) => (a.dir < b.dir ? -1 : 1)).flatMap((f) => (f.good ? [{ plugin: f.good, running: f.trial === "running" }] : []));
+    this.plugins = sortByPriority(good.filter((g) => !g.plugin.manifest.candidateOf).map((g) => g.plugin));
+    const running = good.filter((g) => g.plugin.manifest.candidateOf && g.running).map((g) => g.plugin);
+    const { trials, retired } = pairTrials(running, this.plugins, [...this.trials.values()].flat());
+    this.trials = trials;
+    for (const t of retired) this.retire(t.asLive);
+  }
+
+  private candidateStatus(f: FolderState): CandidateStatus {
+    const m = f.good!.manifest;
+    const running = (this.trials.get(m.candidateOf!) ?? []).some((t) => t.candidate === f.good);
+    return {
+      of: m.candidateOf!,
+      mode: m.mode!,
+      ...(m.percent === undefined ? {} : { percent: m.percent }),
+      state: f.trial === "running" && !running ? "waiting" : f.trial,
+      ...(m.mode === "shadow" ? { shadow: this.countsOf(f.good!) } : {}),
+    };
+  }
+
+  private countsOf(candidate: LoadedPlugin): ShadowCounts {
+    let counts = this.shadowCounts.get(candidate);
+    if (!counts) this.shadowCounts.set(candidate, (counts = { compared: 0, differences: 0, skipped: 0 }));
+    return counts;
+  }
+
+  private folderServing(name: string): FolderState {
+    const f = [...this.folders.values()].find((s) => s.good?.manifest.name === name);
+    if (!f) throw new RolloutRefusal(404, "unknown_plugin", `no plugin named ${name} is loaded`);
+    return f;
+  }
+
+  private candidateFolder(name: string): FolderState {
+    const f = this.folderServing(name);
+    if (!f.good!.manifest.candidateOf) throw new RolloutRefusal(409, "not_a_candidate", `plugin ${name} is not a candidate (its plugin.json has no candidateOf)`);
+    return f;
+  }
+
+  /** One version of a plugin on this request, in the sandbox `instance`; its outcome names the version. */
+  private versionRun(plugin: LoadedPlugin, instance: Instance, tenant: Tenant, hook: HookName, requestId: string): VersionRun {
+    const name = JSON.stringify(plugin.manifest.name);
+    return {
+      plugin,
+      timeoutMs: instance.limits.timeouts[hook],
+      gate: instance,
+      run: async (inputJson, overlay, data, deadline, logs) => {
+        if (!plugin.hooks.includes(hook)) return { status: "skip", version: plugin.version };
+        this.touch(instance.sandbox);
+        const meta: RunMeta = { hook, requestId };
+        if (logs) this.runLogs.set(meta, logs);
+        const outcome = await instance.sandbox.run({
+          hook,
+          inputJson,
+          overlayJson: JSON.stringify(overlay),
+          ctxJson: `{"tenant":${JSON.stringify(tenant.id)},"hook":"${hook}","plugin":${name},"config":${instance.configJson},"data":${JSON.stringify(data)}}`,
+          // a canary's own limit may be lower than the step's
+          deadline: Math.min(deadline, Date.now() + instance.limits.timeouts[hook]),
+          meta,
+        });
+        return { ...outcome, version: plugin.version };
+      },
+    };
   }
 
   private instance(plugin: LoadedPlugin, tenant: Tenant): Instance {
@@ -259,7 +422,7 @@ export class Registry {
     if (!instance) {
       const overrides = tenant.config[plugin.manifest.name] ?? {};
       const limits = grantedLimits(plugin.manifest, this.options.config(), tenant.id);
-      instance = { sandbox: this.createSandbox(plugin, tenant, limits.memoryMb), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)), limits, leases: 0, replaced: false };
+      instance = { sandbox: this.createSandbox(plugin, tenant, limits.memoryMb), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)), limits, leases: 0, replaced: false, shadows: 0 };
       byTenant.set(tenant.id, instance);
     }
     return instance;
@@ -284,7 +447,7 @@ export class Registry {
     if (m.records) granted.records = this.options.capabilities.records;
     if (m.allowHosts.length) granted.http = this.options.capabilities.http;
     if (m.store) granted.store = this.options.capabilities.store;
-    const log = this.options.logger.child({ tenant: tenant.id, plugin: m.name });
+    const log = this.options.logger.child({ tenant: tenant.id, plugin: m.name, version: plugin.version });
     const limiter = this.options.pluginLog;
     return new Sandbox(plugin.code, {
       tenant: tenant.id,
@@ -301,6 +464,8 @@ export class Registry {
         onDropped: (count) => limiter.dropped(tenant.id, m.name, count),
       },
       onLog: (level, message, fields, run) => {
+        const lines = run && this.runLogs.get(run);
+        if (lines && lines.length < MAX_RUN_LOG_LINES) lines.push({ level, message, ...(fields === undefined ? {} : { fields }) });
         if (!limiter || limiter.allow(tenant.id, m.name)) log.log(level, message, { source: "plugin", hook: run?.hook, requestId: run?.requestId, fields });
       },
     });

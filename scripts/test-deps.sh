@@ -8,6 +8,8 @@ missing=()
 for tool in lame ffmpeg redis-server; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
+# The console's browser test drives Debian's chromium at this path (playwright-core never downloads one).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "npm test: installing ${missing[*]} (the suite uses the real programs)" >&2

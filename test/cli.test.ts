@@ -135,7 +135,7 @@ describe("hookhost run", function () {
     const ran = await hookhost(["run", "process_client_phone", "--tenant", "default", "--plugins", dir, "--input", input.path]);
     assert.equal(ran.code, 0, ran.stderr);
     assert.deepEqual(JSON.parse(ran.stdout), { state: "success", data: { phone: "+89213451807" } });
-    assert.match(ran.stderr, /x-hook-trace: phones;status=ok;ms=\d+,thrower;status=error;ms=\d+/);
+    assert.match(ran.stderr, /x-hook-trace: phones;status=ok;ms=\d+;v=[0-9a-f]{12},thrower;status=error;ms=\d+;v=[0-9a-f]{12}/);
     assert.match(ran.stderr, /^phones\s+ok\s+\d+$/m);
     assert.match(ran.stderr, /^thrower\s+error\s+\d+\s+.*no luck today/m);
     assert.match(ran.stderr, /\[phones\] info: normalising \{"phone":"89213451807"\}/);

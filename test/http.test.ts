@@ -38,7 +38,7 @@ describe("HTTP API (CONTRACT §4)", () => {
     assert.equal(answer.status, 200);
     assert.deepEqual(answer.body, { state: "success", data: { phone: "+89213451807" } });
     assert.deepEqual(statuses(answer.trace), ["echo;status=ok"]);
-    assert.match(answer.trace[0], /;ms=\d+$/);
+    assert.match(answer.trace[0], /;ms=\d+;v=[0-9a-f]{12}$/);
     assert.match(answer.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
   });
 

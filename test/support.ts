@@ -91,7 +91,7 @@ export async function postHook(url: string, tenant: string, hook: string, body: 
 
 /** `plugin;status=ok;ms=3` → `plugin;status=ok` (durations vary). */
 export function statuses(trace: string[]): string[] {
-  return trace.map((t) => t.replace(/;ms=\d+$/, ""));
+  return trace.map((t) => t.replace(/;ms=\d+(;v=[0-9a-f]{12})?$/, ""));
 }
 
 /** Polls `check` until it stops throwing, for up to `ms` (reloads land within 2 s); rethrows the last failure. */

@@ -3,6 +3,8 @@ import { randomUUID } from "node:crypto";
 import { callerWaitMs, CALLER_WAIT_HEADER, chainBudgetMs } from "../budget.js";
 import { runChain, traceHeader } from "../chain.js";
 import { cancelsRequests } from "../connector-version.js";
+import { adminRoutes } from "./admin.js";
+import { consoleRoutes } from "./console.js";
 import { HttpError } from "./errors.js";
 import { inputSchemas, isHookName } from "../hooks.js";
 import type { HostConfig } from "../config.js";
@@ -54,6 +56,7 @@ export function createApp(deps: AppDeps): Koa {
     if (deps.logger.isLevelEnabled(level)) deps.logger.log(level, "request", { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, ...fields });
   });
 
+  app.use(consoleRoutes());
   app.use(async (ctx, next) => {
     if (ctx.path === "/healthz") {
       if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
@@ -83,6 +86,7 @@ export function createApp(deps: AppDeps): Koa {
     await next();
   });
 
+  app.use(adminRoutes(deps));
   app.use(async (ctx) => {
     const route = HOOK_ROUTE.exec(ctx.path);
     if (!route) throw new HttpError(404, "not_found", `no route ${ctx.method} ${ctx.path}`);
@@ -104,7 +108,7 @@ export function createApp(deps: AppDeps): Koa {
     for (const t of result.trace) {
       deps.metrics.pluginRun(t.plugin, hook, t.status, t.ms / 1000);
       if (t.status !== "ok" && t.status !== "skip" && t.status !== "cancel") {
-        deps.logger.warn("plugin run failed", { requestId: ctx.state.requestId, tenant: tenant.id, hook, plugin: t.plugin, outcome: t.status, ms: t.ms, error: t.error });
+        deps.logger.warn("plugin run failed", { requestId: ctx.state.requestId, tenant: tenant.id, hook, plugin: t.plugin, version: t.version, outcome: t.status, ms: t.ms, error: t.error });
       }
     }
     for (const warning of result.warnings) deps.logger.warn(warning, { requestId: ctx.state.requestId, tenant: tenant.id, hook });

@@ -51,6 +51,20 @@ export class Metrics {
     });
   }
 
+  /** The version each plugin serves, and each running candidate's: one series each, so bounded by the folders, not by the reloads. */
+  versionsFrom(source: () => { plugin: string; version: string; role: "served" | "candidate" }[]): void {
+    new client.Gauge({
+      name: "hookhost_plugin_version_info",
+      help: "1 for the version each plugin serves (role served) and each running candidate's (role candidate)",
+      labelNames: ["plugin", "version", "role"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { plugin, version, role } of source()) this.set({ plugin, version, role }, 1);
+      },
+    });
+  }
+
   request(tenant: string, hook: string, status: number, seconds: number): void {
     const labels = { tenant, hook, status: String(status) };
     this.requests.inc(labels);

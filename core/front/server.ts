@@ -51,6 +51,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
   const pluginLog = pluginLogLimiter();
   const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog });
   const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
+  metrics.versionsFrom(() => registry.servedVersions());
   const reportDrops = () => {
     for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
   };
@@ -68,7 +69,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       const p = result.problem;
       logger.error(reload ? "plugin reload failed; the last good version keeps serving" : "plugin failed to load", { folder: result.dir, file: p.file, line: p.line, column: p.column, error: p.message });
     } else {
-      if (reload) logger.info("plugin reloaded", { folder: result.dir, plugin: result.plugin.manifest.name, hooks: result.plugin.hooks });
+      if (reload) logger.info("plugin reloaded", { folder: result.dir, plugin: result.plugin.manifest.name, version: result.plugin.version, hooks: result.plugin.hooks });
       reportClamps(result.plugin);
     }
   };
