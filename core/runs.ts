@@ -81,7 +81,9 @@ export interface RunsSettings {
  * that a process other than the one that ran the plugins can answer them.
  */
 export class RecentRuns {
-  private readonly runs = new Map<string, Ring<RunRecord>>();
+  // Each run with its place in the order of recording: runs of one request may start in the same ms.
+  private readonly runs = new Map<string, Ring<{ seq: number; run: RunRecord }>>();
+  private seq = 0;
   private readonly differences = new Map<string, Ring<ShadowDifference>>();
   // One redacted copy per request input: every plugin of a chain sees the same input object.
   private readonly redactedInputs = new WeakMap<object, unknown>();
@@ -93,17 +95,15 @@ export class RecentRuns {
     const key = `${tenant}\0${run.plugin}\0${run.hook}`;
     let ring = this.runs.get(key);
     if (!ring) this.runs.set(key, (ring = new Ring()));
-    ring.push(
-      {
-        ...run,
-        input: this.input(run.input, rules),
-        saw: { overlay: stored(run.saw.overlay, rules), data: stored(run.saw.data, rules) },
-        answer: stored(run.answer, rules),
-        logs: run.logs.slice(0, MAX_RUN_LOG_LINES).map((l) => ({ level: l.level, message: cut(l.message), ...(l.fields === undefined ? {} : { fields: stored(l.fields, rules) }) })),
-        ...(run.error === undefined ? {} : { error: cut(run.error) }),
-      },
-      recentRuns,
-    );
+    const kept: RunRecord = {
+      ...run,
+      input: this.input(run.input, rules),
+      saw: { overlay: stored(run.saw.overlay, rules), data: stored(run.saw.data, rules) },
+      answer: stored(run.answer, rules),
+      logs: run.logs.slice(0, MAX_RUN_LOG_LINES).map((l) => ({ level: l.level, message: cut(l.message), ...(l.fields === undefined ? {} : { fields: stored(l.fields, rules) }) })),
+      ...(run.error === undefined ? {} : { error: cut(run.error) }),
+    };
+    ring.push({ seq: this.seq++, run: kept }, recentRuns);
   }
 
   recordDifference(tenant: string, difference: ShadowDifference): void {
@@ -115,14 +115,14 @@ export class RecentRuns {
 
   /** The tenant's runs, newest first, of one plugin and/or hook when given. */
   async list(tenant: string, filter: { plugin?: string; hook?: string; limit?: number } = {}): Promise<RunRecord[]> {
-    const all: RunRecord[] = [];
+    const all: { seq: number; run: RunRecord }[] = [];
     for (const [key, ring] of this.runs) {
       const [t, plugin, hook] = key.split("\0");
       if (t !== tenant || (filter.plugin !== undefined && plugin !== filter.plugin) || (filter.hook !== undefined && hook !== filter.hook)) continue;
       all.push(...ring.newestFirst());
     }
-    all.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
-    return filter.limit === undefined ? all : all.slice(0, filter.limit);
+    all.sort((a, b) => b.seq - a.seq);
+    return all.slice(0, filter.limit).map((e) => e.run);
   }
 
   async shadowDifferences(tenant: string, limit?: number): Promise<ShadowDifference[]> {

@@ -134,19 +134,14 @@ describe("promotion", function () {
 
 describe("shadow", function () {
   this.timeout(90_000);
-  let host: TestHost | undefined;
-  let server: http.Server | undefined;
-  afterEach(async () => {
-    await host?.close();
-    server?.closeAllConnections();
-    server?.close();
-  });
-
-  it("runs beside the live version after the answer went out, never answers, and records each difference with the input", async () => {
-    // The candidate waits on this server, which answers only when the test says so.
-    const held: http.ServerResponse[] = [];
+  let host: TestHost;
+  let server: http.Server;
+  // The candidate waits on this server, which answers only when the test says so.
+  let held: http.ServerResponse[];
+  beforeEach(async () => {
+    held = [];
     server = http.createServer((_req, res) => void held.push(res));
-    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as AddressInfo).port;
     host = await startTestHost(
       pluginsDir({
@@ -160,7 +155,14 @@ describe("shadow", function () {
       }),
       { ...CONFIG, timeouts: { process_client_phone: 20_000 } },
     );
+  });
+  afterEach(async () => {
+    await host.close();
+    server.closeAllConnections();
+    server.close();
+  });
 
+  it("runs beside the live version after the answer went out, never answers, and records each difference with the input", async () => {
     const same = await host.post("acme", "process_client_phone", phoneInput("5.1", "89217770205"), ACME);
     const other = await host.post("acme", "process_client_phone", phoneInput("5.2"), ACME);
     // Both answered by the live version while the candidate still waits for the held server.
@@ -173,7 +175,7 @@ describe("shadow", function () {
     // Release the held fetches as they come (one shadow run after another per request).
     const release = setInterval(() => held.splice(0).forEach((res) => res.end("{}")), 20);
     try {
-      await eventually(async () => assert.equal((await statusOf(host!.url, "acme", "phones-next")).candidate.shadow.compared, 2), 20_000);
+      await eventually(async () => assert.equal((await statusOf(host.url, "acme", "phones-next")).candidate.shadow.compared, 2), 20_000);
     } finally {
       clearInterval(release);
     }
@@ -192,6 +194,17 @@ describe("shadow", function () {
     assert.equal((await call(host.url, "/v1/tenants/acme/shadow", "globex-secret")).status, 401);
     assert.equal((await call(host.url, "/v1/tenants/acme/shadow", ADMIN)).body.differences.length, 1);
     assert.deepEqual((await call(host.url, "/v1/tenants/globex/shadow", "globex-secret")).body.differences, []);
+  });
+
+  it("leaves a call's shadow run out while 8 are in flight on the candidate, and counts it", async () => {
+    for (let i = 0; i < 10; i++) assert.equal(await phoneOf(host, `6.${i}`), "+79217770205-x");
+    await eventually(async () => assert.deepEqual((await statusOf(host.url, "acme", "phones-next")).candidate.shadow, { compared: 0, differences: 0, skipped: 2 }), 10_000);
+    const release = setInterval(() => held.splice(0).forEach((res) => res.end("{}")), 20);
+    try {
+      await eventually(async () => assert.deepEqual((await statusOf(host.url, "acme", "phones-next")).candidate.shadow, { compared: 8, differences: 8, skipped: 2 }), 20_000);
+    } finally {
+      clearInterval(release);
+    }
   });
 });
 
