@@ -133,10 +133,10 @@ async function dispatch(argv: string[], io: Io, logger: Logger): Promise<number>
     case "rollback":
     case "promote":
     case "abort": {
-      const extra = command === "rollback" ? { version: { type: "string" } } : {};
-      const { values, positionals } = parse(args, { ...adminOptions, ...extra }, 1, 1, command === "rollback" ? "<plugin>" : "<candidate>");
+      const { values, positionals } = parse(args, { ...adminOptions, version: { type: "string" } }, 1, 1, command === "rollback" ? "<plugin>" : "<candidate>");
+      if (command !== "rollback" && values.version !== undefined) throw new UsageError(`--version is for rollback only; ${command} acts on the candidate's loaded version`);
       const { rolloutCommand } = await import("./rollout.js");
-      return rolloutCommand({ action: command, plugin: positionals[0], url: values.url, tokenFile: values["token-file"], version: values.version as string | undefined }, io);
+      return rolloutCommand({ action: command, plugin: positionals[0], url: values.url, tokenFile: values["token-file"], version: values.version }, io);
     }
   }
 }
