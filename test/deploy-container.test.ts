@@ -7,17 +7,20 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import dockerignore from "@balena/dockerignore";
-import { DockerfileParser, type Dockerfile, type ImageTemplate } from "dockerfile-ast";
+import dockerignoreModule from "@balena/dockerignore";
+import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
 import { parse as parseYaml } from "yaml";
 import { listening, run, TOKEN, volumes, type Service } from "./deploy-support.js";
 import { fixture, postHook, ROOT } from "./support.js";
 
 const text = readFileSync(join(ROOT, "Dockerfile"), "utf8");
-const dockerfile: Dockerfile = DockerfileParser.parse(text);
-const stages = (dockerfile as unknown as { getFROMs(): unknown[] }).getFROMs().length;
-const final: ImageTemplate = dockerfile.getStageHierarchy(dockerfile.getInstructions().at(-1)!.getRange().start.line).at(-1)!;
+const dockerfile = DockerfileParser.parse(text);
+const finalFrom = dockerfile.getFROMs().at(-1)!.getRange().start.line;
+/** The instructions of the final stage (the image), of those in `list`. */
+const final = <T extends Instruction>(list: T[]) => list.filter((i) => i.getRange().start.line >= finalFrom);
+// The package is CommonJS (module.exports = factory) while its types declare a default export.
+const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.default;
 
 /** The files `docker build .` sends: every file of the checkout that the .dockerignore keeps. */
 function buildContext(): Set<string> {
@@ -37,7 +40,7 @@ function buildContext(): Set<string> {
 
 /** The JSON array of an exec-form instruction (ENTRYPOINT, CMD, HEALTHCHECK … CMD [...]). */
 function execForm(keyword: string): string[] {
-  const found = final.getInstructions().filter((i) => i.getKeyword() === keyword);
+  const found = final(dockerfile.getInstructions()).filter((i) => i.getKeyword() === keyword);
   assert.equal(found.length, 1, `one ${keyword} in the final stage`);
   const json = /(\[.*\])\s*$/s.exec(found[0].getArgumentsContent() ?? "");
   assert.ok(json, `${keyword} is in exec form (a JSON array): no shell in between`);
@@ -46,7 +49,7 @@ function execForm(keyword: string): string[] {
 
 function finalEnv(): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const e of final.getENVs()) for (const p of e.getProperties()) env[p.getName()] = p.getValue() ?? "";
+  for (const e of final(dockerfile.getENVs())) for (const p of e.getProperties()) env[p.getName()] = p.getValue() ?? "";
   return env;
 }
 
@@ -61,7 +64,7 @@ describe("container image (Dockerfile, .dockerignore, compose.yaml)", function (
   it("builds in two stages on the official Node slim image, pinned to the Node the lockfile carries", () => {
     const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8"));
     const node = lock.packages["node_modules/node"].version as string;
-    assert.ok(stages >= 2, "multi-stage: build tools and dev dependencies stay out of the image");
+    assert.ok(dockerfile.getFROMs().length >= 2, "multi-stage: build tools and dev dependencies stay out of the image");
     for (const from of dockerfile.getFROMs()) {
       assert.equal(from.getImageName(), "node");
       assert.equal(from.getImageTag(), `${node}-bookworm-slim`, `FROM ${from.getImage()}: the tests ran on Node ${node}`);
@@ -86,14 +89,14 @@ describe("container image (Dockerfile, .dockerignore, compose.yaml)", function (
   });
 
   it("the final stage has lame and ffmpeg, and runs as a non-root user created there, over code owned by root", () => {
-    const runs = final.getInstructions().filter((i) => i.getKeyword() === "RUN").map((i) => i.getArgumentsContent() ?? "");
+    const runs = final(dockerfile.getInstructions()).filter((i) => i.getKeyword() === "RUN").map((i) => i.getArgumentsContent() ?? "");
     assert.ok(runs.some((r) => /apt-get install\b[^&]*\blame\b/.test(r) && /apt-get install\b[^&]*\bffmpeg\b/.test(r)), "apt-get install lame ffmpeg");
-    const user = final.getInstructions().filter((i) => i.getKeyword() === "USER").at(-1)?.getArgumentsContent() ?? "";
+    const user = final(dockerfile.getInstructions()).filter((i) => i.getKeyword() === "USER").at(-1)?.getArgumentsContent() ?? "";
     const [uid, gid] = user.split(":").map(Number);
     assert.ok(uid > 0 && gid > 0, `USER ${user}: numeric (runAsNonRoot can check it) and not root`);
     assert.ok(runs.some((r) => new RegExp(`useradd\\b.*--uid ${uid}\\b.*--gid ${gid}\\b`).test(r)), `the user ${uid} is created in the final stage`);
-    for (const copy of final.getCOPYs()) assert.equal(copy.getFlags().find((f) => f.getName() === "chown"), undefined, "COPY --chown would let the host rewrite its code");
-    const volumes = final.getInstructions().find((i) => i.getKeyword() === "VOLUME")?.getArgumentsContent() ?? "";
+    for (const copy of final(dockerfile.getCOPYs())) assert.equal(copy.getFlags().find((f) => f.getName() === "chown"), undefined, "COPY --chown would let the host rewrite its code");
+    const volumes = final(dockerfile.getInstructions()).find((i) => i.getKeyword() === "VOLUME")?.getArgumentsContent() ?? "";
     const env = finalEnv();
     for (const dir of [env.HOOKHOST_PLUGINS, env.HOOKHOST_CONFIG.replace(/\/[^/]+$/, "")]) assert.ok(JSON.parse(volumes).includes(dir), `${dir} is a VOLUME`);
   });
