@@ -1,6 +1,7 @@
 // deploy/k8s: `kubectl kustomize` renders the default and each overlay; every rendered object
 // validates against the Kubernetes schemas (kubernetes-models: the API's OpenAPI types, required
-// fields and formats); and what the objects say of each other and of the image holds: probes on
+// fields and formats; its TypeScript interfaces, for fields the API does not have, which its
+// validators let through); and what the objects say of each other and of the image holds: probes on
 // /healthz and /readyz, every ConfigMap, Secret and claim a pod names is rendered, selectors
 // match, the container runs as the image's user, the config folder is mounted so that Kubernetes'
 // `..data` swap reaches the host, and the config itself is one the host accepts.
@@ -8,6 +9,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import ts from "typescript";
 import { parseAllDocuments } from "yaml";
 import { hostConfigSchema } from "../core/config.js";
 import { ROOT } from "./support.js";
@@ -33,6 +35,38 @@ async function validateObject(o: Obj): Promise<void> {
   } catch (e) {
     throw new Error(`${o.kind} ${o.metadata.name}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Fields the Kubernetes API does not have, in `objects`: each is type-checked as an object literal
+ * of its kubernetes-models interface, and TypeScript names every property the interface lacks
+ * (the API server refuses those; the JSON-schema validators above let them through).
+ */
+function unknownFields(objects: Obj[]): string[] {
+  // Never written: the compiler reads it from here, and resolves its imports from test/.
+  const file = join(ROOT, "test", "rendered-manifests.ts");
+  const starts: number[] = [];
+  let source = "";
+  objects.forEach((o, i) => {
+    starts.push(source.length);
+    source += `import type { I${o.kind} as T${i} } from "kubernetes-models/${o.apiVersion}/${o.kind}";\nexport const o${i}: T${i} = ${JSON.stringify(o)};\n`;
+  });
+  const options: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+  };
+  const host = ts.createCompilerHost(options);
+  const read = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, language, ...rest) => (name === file ? ts.createSourceFile(name, source, language) : read(name, language, ...rest));
+  return ts.getPreEmitDiagnostics(ts.createProgram([file], options, host)).map((d) => {
+    const o = objects[starts.findLastIndex((start) => start <= (d.start ?? 0))];
+    return `${o.kind} ${o.metadata.name}: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`;
+  });
 }
 
 const only = (objects: Obj[], kind: string, name?: string) => {
@@ -86,6 +120,7 @@ describe("Kubernetes manifests (deploy/k8s, kustomize)", function () {
       const objects = rendered[name];
       assert.ok(objects.length >= 7, `${objects.length} objects`);
       for (const o of objects) await validateObject(o);
+      assert.deepEqual(unknownFields(objects), []);
       assertReferencesResolve(objects);
     });
   }
@@ -97,6 +132,12 @@ describe("Kubernetes manifests (deploy/k8s, kustomize)", function () {
     delete deployment.spec.selector;
     await assert.rejects(validateObject(deployment), /selector/);
     await assert.rejects(validateObject({ ...deployment, kind: "Deploymnet" }), /no such kind/);
+    const misspelt = structuredClone(only(rendered.default, "Deployment"));
+    const c = hostContainer(misspelt);
+    c.readinesProbe = c.readinessProbe;
+    delete c.readinessProbe;
+    await validateObject(misspelt); // the JSON-schema validators let it through …
+    assert.match(unknownFields([misspelt]).join("\n"), /Deployment hookhost: .*'"?readinesProbe"?' does not exist in type 'IContainer'/); // … the interfaces do not
   });
 
   it("default: liveness on /healthz, readiness on /readyz, on the image's port, as the image's user and command", () => {
