@@ -203,6 +203,12 @@ describe("Kubernetes manifests (deploy/k8s, kustomize)", function () {
     const redis = only(objects, "StatefulSet", service.spec.selector["app.kubernetes.io/name"]);
     assert.ok(matches(service.spec.selector, redis.spec.template.metadata.labels));
     assert.ok(redis.spec.template.spec.containers[0].args.includes("noeviction"));
+    // no password: the NetworkPolicy lets only the hookhost pods in
+    const policy = only(objects, "NetworkPolicy", "hookhost-redis");
+    assert.ok(matches(policy.spec.podSelector.matchLabels, redis.spec.template.metadata.labels));
+    const from = policy.spec.ingress[0].from[0].podSelector.matchLabels;
+    assert.ok(matches(from, only(objects, "Deployment", "hookhost").spec.template.metadata.labels));
+    assert.deepEqual(policy.spec.ingress[0].ports, [{ port: Number(url.port) }]);
   });
 
   it("overlays/external-redis: no Redis of its own; the URL is the one in redis-url.txt", () => {
@@ -218,6 +224,8 @@ describe("Kubernetes manifests (deploy/k8s, kustomize)", function () {
     const pod = only(objects, "Deployment").spec.template.spec;
     const sync = pod.initContainers.find((c: any) => c.name === "git-sync");
     assert.equal(sync.restartPolicy, "Always", "a native sidecar: it runs for the pod's whole life");
+    assert.equal(String(sync.startupProbe.httpGet.port), "git-sync", "the host starts after the first sync: without its plugins folder it would not start");
+    assert.equal(sync.ports.find((p: any) => p.name === "git-sync").containerPort, Number(envOf(sync, "GITSYNC_HTTP_BIND").value.replace(/^.*:/, "")));
     const root = envOf(sync, "GITSYNC_ROOT").value;
     const syncMount = sync.volumeMounts.find((m: any) => m.mountPath === root);
     assert.ok(pod.volumes.find((v: any) => v.name === syncMount.name).emptyDir);
