@@ -25,14 +25,18 @@ const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.
 
 /** The files `docker build .` sends: every file of the checkout that the .dockerignore keeps. */
 function buildContext(): Set<string> {
-  const ignore = dockerignore().add(readFileSync(join(ROOT, ".dockerignore"), "utf8"));
+  const rules = readFileSync(join(ROOT, ".dockerignore"), "utf8");
+  const ignore = dockerignore().add(rules);
+  // Without `!` exceptions nothing under an ignored folder comes back: node_modules is not walked.
+  const exceptions = /^\s*!/m.test(rules);
   const kept = new Set<string>();
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       const rel = relative(ROOT, path);
-      if (entry.isDirectory()) walk(path);
-      else if (!ignore.ignores(rel)) kept.add(rel);
+      if (entry.isDirectory()) {
+        if (exceptions || !ignore.ignores(rel)) walk(path);
+      } else if (!ignore.ignores(rel)) kept.add(rel);
     }
   };
   walk(ROOT);
