@@ -59,7 +59,7 @@ function finalEnv(): Record<string, string> {
 }
 
 describe("container image (Dockerfile, .dockerignore, compose.yaml)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
 
   it("the Dockerfile lints clean, and the linter does catch mistakes", () => {
     assert.deepEqual(validate(text).map((d) => d.message), []);

@@ -108,7 +108,7 @@ function image(): { uid: number; cmd: string[]; port: number } {
 }
 
 describe("Kubernetes manifests (deploy/k8s, kustomize)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   const variants = { default: ".", "overlays/external-redis": "overlays/external-redis", "overlays/git-sync": "overlays/git-sync" };
   const rendered: Record<string, Obj[]> = {};
   before(() => {
