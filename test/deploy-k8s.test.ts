@@ -157,11 +157,15 @@ describe("Kubernetes manifests (deploy/k8s, kustomize)", function () {
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
   });
 
-  it("default: memory requested above the RSS measured under the bench chain (189 MB), with a higher limit", () => {
-    const c = hostContainer(only(rendered.default, "Deployment"));
+  it("default: memory requested above the RSS measured with two lanes under the bench chain (570 MB), the limit above that plus maxSandboxes", () => {
+    const objects = rendered.default;
+    const c = hostContainer(only(objects, "Deployment"));
+    const config = JSON.parse(only(objects, "ConfigMap", "hookhost-config").data["hookhost.json"]);
+    assert.equal(config.lanes, 2, "the figures below were measured with two lanes");
     const mib = (q: string) => Number(/^(\d+)Mi$/.exec(q)?.[1] ?? Number(/^(\d+)Gi$/.exec(q)![1]) * 1024);
-    assert.ok(mib(c.resources.requests.memory) >= 189, c.resources.requests.memory);
-    assert.ok(mib(c.resources.limits.memory) > mib(c.resources.requests.memory));
+    assert.ok(mib(c.resources.requests.memory) >= 570, c.resources.requests.memory);
+    // ≈ 1.4 MB a sandbox (README "Performance")
+    assert.ok(mib(c.resources.limits.memory) >= 570 + config.maxSandboxes * 1.4, c.resources.limits.memory);
     assert.ok(c.resources.requests.cpu, "a CPU request: the HPA's utilization is measured against it");
   });
 
