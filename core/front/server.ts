@@ -10,6 +10,7 @@ import { clampsByTenants, loadLimits } from "../limits.js";
 import { listen, type Listener } from "./listener.js";
 import { pluginLogLimiter, type Logger } from "../log.js";
 import { Metrics } from "./metrics.js";
+import { Readiness } from "./readiness.js";
 import { Registry, type HostCapabilities } from "../registry.js";
 import { Tenants } from "../tenants.js";
 import { watchFile, watchPlugins } from "../watcher.js";
@@ -50,7 +51,8 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
   const { capabilities, store } = createCapabilities(process.env, () => config);
   const pluginLog = pluginLogLimiter();
   const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog });
-  const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
+  const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() }, { tenantSeries: () => config.metricsTenants });
+  const readiness = new Readiness(server, store);
   const reportDrops = () => {
     for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
   };
@@ -73,6 +75,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
     }
   };
   for (const dir of await listFolders(settings.pluginsDir)) applyResult(await loadFolder(settings.pluginsDir, dir, loadLimits(config)), false);
+  readiness.pluginsLoaded();
 
   // Reloads of one folder run one after another; a change during a reload schedules one more.
   const reloading = new Map<string, Promise<void>>();
@@ -116,7 +119,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
     });
   await pluginWatcher.ready;
 
-  const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host) });
+  const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host), readiness });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${settings.host.includes(":") ? `[${settings.host}]` : settings.host}:${port}`;
@@ -131,6 +134,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       while (reloading.size) await Promise.all(reloading.values());
     },
     async close(graceMs = 10_000) {
+      await readiness.drain(config.drainMs);
       clearInterval(dropReport);
       await pluginWatcher.close();
       await configWatcher?.close();
