@@ -100,11 +100,13 @@ export class Metrics {
     if (!ok) this.reloadFailures.inc({ kind });
   }
 
-  text(): Promise<string> {
+  async text(): Promise<string> {
+    const text = await this.registry.metrics();
+    // After the rendering: a tenant losing its place had its last count in this scrape.
     for (const tenant of this.busiest.rerank()) {
       for (const c of STATUS_CLASSES) this.tenantRequests.remove({ tenant, class: c });
     }
-    return this.registry.metrics();
+    return text;
   }
 
   get contentType(): string {
