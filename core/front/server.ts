@@ -118,6 +118,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       }
     });
   await pluginWatcher.ready;
+  await configWatcher?.ready;
 
   const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host), readiness });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
