@@ -15,7 +15,9 @@ const MAX_LINKS = 40;
  * settled (editors that save atomically, and chokidar reporting before a write ends, make bursts).
  * The plugins folder may be reached through symbolic links that are swapped to publish a new
  * version (git-sync's `current`, a Kubernetes volume's `..data`): then every folder of the old
- * version and of the new one is reported changed, and the new version is watched.
+ * version and of the new one is reported changed, and the new version is watched. A plugin folder
+ * may itself be such a link (`acme -> ..data/acme`): it is reported changed when the link leads
+ * elsewhere or something changes where it leads.
  */
 export function watchPlugins(pluginsDir: string, changed: (dir: string) => void): { close(): Promise<void>; ready: Promise<void> } {
   const timers = new Map<string, NodeJS.Timeout>();
@@ -24,6 +26,10 @@ export function watchPlugins(pluginsDir: string, changed: (dir: string) => void)
   let root = "";
   // The plugin folders of the version watched, so that a swap also reports those it removes.
   let known = new Set<string>();
+  // Plugin folders that are links, and where they lead; changes under dot-entries (`..data`) seen since the last look.
+  let linked = new Map<string, string>();
+  let hidden: string[] = [];
+  let hiddenTimer: NodeJS.Timeout | undefined;
 
   const settle = (dir: string) => {
     clearTimeout(timers.get(dir));
@@ -48,11 +54,26 @@ export function watchPlugins(pluginsDir: string, changed: (dir: string) => void)
     });
     files.on("all", (_event, path) => {
       const dir = relative(real, path).split(sep)[0];
-      if (!dir || dir.startsWith(".") || dir.startsWith("..")) return;
+      if (!dir || dir === "..") return;
+      if (dir.startsWith(".")) return hiddenChanged(path);
       known.add(dir);
       settle(dir);
     });
     await new Promise<void>((resolve) => files!.once("ready", () => resolve()));
+  };
+  // Once the dot-entries are quiet: the linked plugin folders that now lead elsewhere, or under which something changed.
+  const hiddenChanged = (path: string) => {
+    hidden.push(path);
+    clearTimeout(hiddenTimer);
+    hiddenTimer = setTimeout(async () => {
+      if (closed) return;
+      const [paths, before] = [hidden, linked];
+      hidden = [];
+      linked = await linkedFolders(root);
+      for (const [dir, target] of linked) {
+        if (before.get(dir) !== target || paths.some((p) => p === target || p.startsWith(target + sep))) changed(dir);
+      }
+    }, SETTLE_MS);
   };
   const links = watchResolution(pluginsDir, async () => {
     const real = await realpath(pluginsDir).catch(() => undefined);
@@ -61,17 +82,20 @@ export function watchPlugins(pluginsDir: string, changed: (dir: string) => void)
     for (const dir of new Set([...known, ...next])) settle(dir);
     known = next;
     await follow(real);
+    linked = await linkedFolders(real);
   });
   const ready = (async () => {
     const real = await realpath(pluginsDir);
     known = await folderNames(real);
     await Promise.all([follow(real), links.ready]);
+    linked = await linkedFolders(real);
   })();
   return {
     ready,
     async close() {
       closed = true;
       for (const t of timers.values()) clearTimeout(t);
+      clearTimeout(hiddenTimer);
       links.close();
       await ready.catch(() => {});
       await files?.close();
@@ -108,6 +132,17 @@ async function identity(file: string): Promise<string> {
   } catch (e) {
     return `unreadable ${(e as NodeJS.ErrnoException).code}`;
   }
+}
+
+/** The entries of the plugins folder that are links to folders inside it, and the real folder each leads to. */
+async function linkedFolders(root: string): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isSymbolicLink() || entry.name.startsWith(".")) continue;
+    const target = await realpath(join(root, entry.name)).catch(() => undefined);
+    if (target?.startsWith(root + sep)) found.set(entry.name, target);
+  }
+  return found;
 }
 
 async function folderNames(folder: string): Promise<Set<string>> {

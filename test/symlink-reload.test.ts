@@ -180,6 +180,47 @@ describe("reload through swapped symbolic links", function () {
     }
   });
 
+  it("a plugins folder that is one ConfigMap volume (acme -> ..data/acme): changed, removed and added plugins follow each swap", async () => {
+    const volume = new KubeVolume(join(work, "plugins"));
+    volume.publish({ "a/plugin.json": { priority: 1 }, "a/process_client_phone.js": tagger("a1"), "b/plugin.json": { priority: 2 }, "b/process_client_phone.js": tagger("b") });
+    const h = await host(volume.dir);
+    try {
+      assert.equal((await h.post("default", "process_client_phone", phone)).body.data.phone, "b:a1:89213451807");
+      assert.deepEqual(h.registry.broken, [], "..data and the timestamped folders are not plugin folders");
+      volume.publish({ "a/plugin.json": { priority: 1 }, "a/process_client_phone.js": tagger("a2"), "c/plugin.json": { priority: 3 }, "c/process_client_phone.js": tagger("c") });
+      await eventually(async () => assert.deepEqual(statuses((await h.post("default", "process_client_phone", phone)).trace), ["a;status=ok", "c;status=ok"]));
+      assert.equal((await h.post("default", "process_client_phone", phone)).body.data.phone, "c:a2:89213451807");
+      volume.publish({ "a/plugin.json": { priority: 1 }, "a/process_client_phone.js": tagger("a3"), "c/plugin.json": { priority: 3 }, "c/process_client_phone.js": tagger("c") });
+      await eventually(async () => assert.equal((await h.post("default", "process_client_phone", phone)).body.data.phone, "c:a3:89213451807"));
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("a plugin folder linked from the plugins folder must lead inside it; the links inside keep the folder-hazard rules", async () => {
+    const outside = join(work, "outside");
+    mkdirSync(join(outside, "stolen"), { recursive: true });
+    writeFileSync(join(outside, "stolen", "plugin.json"), "{}");
+    writeFileSync(join(outside, "stolen", "process_client_phone.js"), tagger("stolen"));
+    writeFileSync(join(outside, "secret.js"), tagger("secret"));
+    const volume = new KubeVolume(join(work, "plugins"));
+    volume.publish({ "good/plugin.json": {}, "good/process_client_phone.js": tagger("good"), "leaky/plugin.json": {} });
+    symlinkSync(join(outside, "secret.js"), join(volume.dir, "..data", "leaky", "process_client_phone.js"));
+    symlinkSync(join(outside, "stolen"), join(volume.dir, "stolen"));
+    symlinkSync("/", join(volume.dir, "root"));
+    symlinkSync("nowhere", join(volume.dir, "dangling"));
+    const h = await host(volume.dir);
+    try {
+      assert.equal((await h.post("default", "process_client_phone", phone)).body.data.phone, "good:89213451807");
+      const problems = Object.fromEntries(h.registry.broken.map((b) => [b.dir, b.problem]));
+      assert.deepEqual(Object.keys(problems).sort(), ["leaky", "root", "stolen"]);
+      for (const dir of ["root", "stolen"]) assert.match(problems[dir]!.message, /^the plugin folder is a symbolic link that leads outside the plugins folder/);
+      assert.deepEqual([problems.leaky!.file, problems.leaky!.message], ["process_client_phone.js", "a symbolic link that leads outside the plugin folder; links may only point inside it"]);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("the entries watched for a path: every link on the way and the file itself, by folder", async () => {
     const volume = new KubeVolume(join(work, "config"));
     volume.publish({ "hookhost.json": "{}" });

@@ -1,10 +1,9 @@
 import type { RequestListener, Server } from "node:http";
-import { lstat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
 import { availableParallelism } from "node:os";
 import { bindingProblems, ConfigError, isLoopback, readConfigFile, type HostConfig, type Settings } from "../config.js";
-import { listFolders, loadFolder, type FolderResult, type LoadedPlugin } from "../discovery.js";
+import { isPluginFolder, listFolders, loadFolder, type FolderResult, type LoadedPlugin } from "../discovery.js";
 import { createApp } from "./http.js";
 import { clampsByTenants, loadLimits } from "../limits.js";
 import { listen, type Listener } from "./listener.js";
@@ -81,9 +80,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
   const reloading = new Map<string, Promise<void>>();
   const reloadFolder = (dir: string) => {
     const next = (reloading.get(dir) ?? Promise.resolve()).then(async () => {
-      // lstat, as at start: a link in the plugins folder is not a plugin folder.
-      const isDir = await lstat(`${settings.pluginsDir}/${dir}`).then((s) => s.isDirectory(), () => false);
-      if (!isDir) {
+      if (!(await isPluginFolder(settings.pluginsDir, dir))) {
         if (registry.folderNames.includes(dir)) logger.info("plugin folder removed", { folder: dir });
         registry.remove(dir);
         return;
