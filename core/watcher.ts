@@ -75,9 +75,13 @@ export function watchPlugins(pluginsDir: string, changed: (dir: string) => void)
       }
     }, SETTLE_MS);
   };
+  // The folder the path leads to, by inode: a folder renamed over it is a new version too.
+  let rootId = "";
   const links = watchResolution(pluginsDir, async () => {
-    const real = await realpath(pluginsDir).catch(() => undefined);
-    if (closed || real === undefined || real === root) return;
+    const now = await folderIdentity(pluginsDir).catch(() => undefined);
+    if (closed || now === undefined || now.id === rootId) return;
+    const { real, id } = now;
+    rootId = id;
     const next = await folderNames(real);
     for (const dir of new Set([...known, ...next])) settle(dir);
     known = next;
@@ -85,7 +89,8 @@ export function watchPlugins(pluginsDir: string, changed: (dir: string) => void)
     linked = await linkedFolders(real);
   });
   const ready = (async () => {
-    const real = await realpath(pluginsDir);
+    const { real, id } = await folderIdentity(pluginsDir);
+    rootId = id;
     known = await folderNames(real);
     await Promise.all([follow(real), links.ready]);
     linked = await linkedFolders(real);
@@ -132,6 +137,12 @@ async function identity(file: string): Promise<string> {
   } catch (e) {
     return `unreadable ${(e as NodeJS.ErrnoException).code}`;
   }
+}
+
+async function folderIdentity(path: string): Promise<{ real: string; id: string }> {
+  const real = await realpath(path);
+  const s = await stat(real);
+  return { real, id: [real, s.dev, s.ino].join("\0") };
 }
 
 /** The entries of the plugins folder that are links to folders inside it, and the real folder each leads to. */

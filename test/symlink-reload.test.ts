@@ -166,6 +166,28 @@ describe("reload through swapped symbolic links", function () {
     }
   });
 
+  it("a plugins folder replaced whole by another folder (removed, then a new one renamed into its place) is followed", async () => {
+    const plugins = join(work, "plugins");
+    mkdirSync(join(plugins, "a"), { recursive: true });
+    writeFileSync(join(plugins, "a", "plugin.json"), "{}");
+    writeFileSync(join(plugins, "a", "process_client_phone.js"), tagger("old"));
+    const h = await host(plugins);
+    try {
+      assert.equal((await h.post("default", "process_client_phone", phone)).body.data.phone, "old:89213451807");
+      const next = join(work, "plugins.next");
+      mkdirSync(join(next, "b"), { recursive: true });
+      writeFileSync(join(next, "b", "plugin.json"), "{}");
+      writeFileSync(join(next, "b", "process_client_phone.js"), tagger("new"));
+      rmSync(plugins, { recursive: true });
+      renameSync(next, plugins);
+      await eventually(async () => assert.deepEqual(statuses((await h.post("default", "process_client_phone", phone)).trace), ["b;status=ok"]));
+      writeFileSync(join(plugins, "b", "process_client_phone.js"), tagger("newer"));
+      await eventually(async () => assert.equal((await h.post("default", "process_client_phone", phone)).body.data.phone, "newer:89213451807"));
+    } finally {
+      await h.close();
+    }
+  });
+
   it("a plugin folder that is a ConfigMap volume (plugin.json and scripts are links into ..data): a changed plugin serves", async () => {
     const plugins = join(work, "plugins");
     const volume = new KubeVolume(join(plugins, "acme"));
