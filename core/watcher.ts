@@ -139,6 +139,7 @@ async function identity(file: string): Promise<string> {
   }
 }
 
+/** Where a folder's path leads, and that folder's inode. */
 async function folderIdentity(path: string): Promise<{ real: string; id: string }> {
   const real = await realpath(path);
   const s = await stat(real);
