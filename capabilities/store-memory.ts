@@ -84,6 +84,7 @@ export function createMemoryBackend(opts: MemoryBackendOptions): StoreBackend {
       const entry = from?.entries.get(key);
       if (from !== undefined && entry !== undefined) remove(tenant, from, key, entry);
     },
+    ready: () => true,
     async close() {
       clearInterval(sweep);
       shelves.clear();

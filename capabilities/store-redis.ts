@@ -62,6 +62,9 @@ redis.call('DEL', KEYS[1])
 forget(KEYS[1])
 `;
 
+/** How often readiness pings Redis; a ping has the command's time limit to answer. */
+const PING_INTERVAL_MS = 1000;
+
 type Script = (entry: string, index: string, sizes: string, ...args: Array<string | number>) => Promise<unknown>;
 
 export function createRedisBackend(url: string, opts: RedisBackendOptions): StoreBackend {
@@ -101,6 +104,18 @@ export function createRedisBackend(url: string, opts: RedisBackendOptions): Stor
         .finally(() => clearTimeout(timeout));
     });
 
+  // Readiness reads this flag and never waits on Redis. A ping a second notices a server that
+  // stopped answering on a connection that still looks open (a paused or partitioned Redis).
+  let answering = false;
+  client.on("ready", () => (answering = true)).on("close", () => (answering = false));
+  const pinger = setInterval(() => {
+    if (client.status !== "ready") return;
+    run(() => client.ping()).then(
+      () => (answering = true),
+      () => (answering = false),
+    );
+  }, PING_INTERVAL_MS).unref();
+
   return {
     async get(_tenant, key) {
       const value = await run(() => client.get(key));
@@ -113,7 +128,9 @@ export function createRedisBackend(url: string, opts: RedisBackendOptions): Stor
     async delete(tenant, key) {
       await run(() => scripts.hookhostDelete(key, ...indexKeys(tenant)));
     },
+    ready: () => answering && client.status === "ready",
     async close() {
+      clearInterval(pinger);
       // quit lets pending replies arrive first; without a ready connection there is nothing to wait for.
       if (client.status === "ready") await client.quit().catch(() => client.disconnect());
       else client.disconnect();

@@ -20,6 +20,8 @@ export interface StoreBackend {
   get(tenant: string, key: string): Promise<string | undefined>;
   set(tenant: string, key: string, value: string, ttlSec: number): Promise<void>;
   delete(tenant: string, key: string): Promise<void>;
+  /** Whether the store answers now, from what the backend last saw: never waits (a probe reads it). */
+  ready(): boolean;
   close(): Promise<void>;
 }
 

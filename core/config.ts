@@ -60,6 +60,14 @@ export const hostConfigSchema = z.strictObject({
   keepVersions: z.int().min(1).max(100).default(5),
   recentRuns: z.int().min(1).max(1000).default(50),
   redact: z.array(redactRuleSchema).max(100).default([]),
+  // How many of the busiest tenants get series of their own in /metrics (the rest count as one);
+  // 0: no tenant label at all, so the series count never grows with the number of tenants.
+  metricsTenants: z.int().min(0).max(100).default(0),
+  // One info line per request (the access log); off, answered requests are logged at debug.
+  accessLog: z.boolean().default(false),
+  // After SIGTERM, /readyz answers 503 this long while the host still serves, so that a balancer
+  // stops sending before the port closes.
+  drainMs: z.int().min(0).max(60_000).default(0),
 });
 
 export type HostConfig = z.infer<typeof hostConfigSchema>;

@@ -1,5 +1,5 @@
-import { readdir } from "node:fs/promises";
-import { join, posix, sep } from "node:path";
+import { lstat, readdir, realpath, stat } from "node:fs/promises";
+import { isAbsolute, join, posix, relative, sep } from "node:path";
 import { compileModule, PluginLoadError, type SourceProblem } from "./compile.js";
 import { HOOK_NAMES, isHookName, type HookName } from "./hooks.js";
 import { manifestSchema, type Manifest } from "./manifest.js";
@@ -36,7 +36,7 @@ const SCRIPT = /^(.+)\.(ts|js|mjs)$/;
 /** Budget for evaluating a plugin's modules at load (an endless loop at module level ends here). */
 export const LOAD_TIMEOUT_MS = 2000;
 
-/** The plugin folders of the plugins dir, by name (dot-folders skipped). */
+/** The plugin folders of the plugins dir, by name (dot-entries skipped; see isPluginFolder). */
 export async function listFolders(pluginsDir: string): Promise<string[]> {
   let entries;
   try {
@@ -44,16 +44,46 @@ export async function listFolders(pluginsDir: string): Promise<string[]> {
   } catch (e) {
     throw new Error(`the plugins folder ${pluginsDir} cannot be read: ${(e as Error).message}`);
   }
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort();
+  const folders = [];
+  for (const e of entries) if (e.isDirectory() ? !e.name.startsWith(".") : e.isSymbolicLink() && (await isPluginFolder(pluginsDir, e.name))) folders.push(e.name);
+  return folders.sort();
+}
+
+/**
+ * Whether `name` in the plugins dir is a plugin folder: a folder, or a symbolic link to one (a
+ * ConfigMap volume lays out `acme/plugin.json` as `acme -> ..data/acme`). Dot-entries never are.
+ * A link is only loaded when it leads inside the plugins dir (loadFolder says so otherwise).
+ */
+export async function isPluginFolder(pluginsDir: string, name: string): Promise<boolean> {
+  if (name.startsWith(".")) return false;
+  const path = join(pluginsDir, name);
+  const info = await lstat(path).catch(() => undefined);
+  if (!info?.isSymbolicLink()) return info?.isDirectory() ?? false;
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 /** Loads one folder of the plugins dir; never throws: a broken folder is a result too. */
 export async function loadFolder(pluginsDir: string, dir: string, limits: LoadLimits): Promise<FolderResult> {
   const folder = join(pluginsDir, dir);
   try {
+    await checkLinkedFolder(pluginsDir, folder);
     return { dir, folder, ...(await attemptLoad(folder, limits)) };
   } catch (e) {
     return { dir, folder, problem: toProblem(e), tenants: e instanceof FolderReadError ? audience(e.manifest, dir) : undefined };
+  }
+}
+
+/** A plugin folder that is a link leads to a folder inside the plugins dir, never elsewhere on the host. */
+async function checkLinkedFolder(pluginsDir: string, folder: string): Promise<void> {
+  if (!(await lstat(folder).catch(() => undefined))?.isSymbolicLink()) return;
+  const leadsTo = await Promise.all([realpath(pluginsDir), realpath(folder)]).catch(() => undefined);
+  if (!leadsTo) throw new PluginLoadError({ file: "", message: "the plugin folder is a symbolic link that leads nowhere, or in a circle" });
+  const rel = relative(...leadsTo);
+  if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new PluginLoadError({ file: "", message: "the plugin folder is a symbolic link that leads outside the plugins folder; it may only lead to a folder inside it" });
   }
 }
 

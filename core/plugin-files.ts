@@ -1,5 +1,5 @@
 import { constants, type Stats } from "node:fs";
-import { lstat, open, opendir, readlink, realpath } from "node:fs/promises";
+import { lstat, open, opendir, readlink, realpath, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { PluginLoadError } from "./compile.js";
 
@@ -38,7 +38,8 @@ export class FolderReadError extends PluginLoadError {
 /** Reads a plugin folder's plugin.json and scripts, or throws a PluginLoadError naming the file. */
 export async function readPluginFolder(folder: string): Promise<FolderFiles> {
   const fail = (e: NodeJS.ErrnoException) => Promise.reject(new PluginLoadError({ file: "", message: `the plugin folder cannot be read (${e.code ?? "error"})` }));
-  if (!(await lstat(folder).catch(fail)).isDirectory()) throw new PluginLoadError({ file: "", message: "the plugin folder is not a folder" });
+  // followed: the plugins folder may link a plugin folder (discovery checks where the link leads)
+  if (!(await stat(folder).catch(fail)).isDirectory()) throw new PluginLoadError({ file: "", message: "the plugin folder is not a folder" });
   const root = await realpath(folder).catch(fail);
   const manifest = await readManifest(root);
   const sources = await readSources(root).catch((e: unknown) => Promise.reject(e instanceof PluginLoadError ? new FolderReadError(e, manifest) : e));

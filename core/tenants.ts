@@ -19,6 +19,8 @@ const DECOY = sha256("hookhost-decoy");
 export class Tenants {
   private readonly byId: Map<string, Tenant>;
   private readonly adminDigest?: Buffer;
+  /** every token's SHA-256 in hex: what must never be written to a log */
+  private readonly secrets: Set<string>;
 
   constructor(config: HostConfig) {
     this.byId = new Map(
@@ -28,6 +30,13 @@ export class Tenants {
       ]),
     );
     this.adminDigest = config.adminToken ? sha256(config.adminToken) : undefined;
+    this.secrets = new Set([...this.byId.values()].flatMap((t) => (t.tokenDigest ? [t.tokenDigest.toString("hex")] : [])));
+    if (this.adminDigest) this.secrets.add(this.adminDigest.toString("hex"));
+  }
+
+  /** Whether `text` is a tenant's or the admin token (sent where no token belongs, it must not be echoed or logged). */
+  isToken(text: string): boolean {
+    return this.secrets.size > 0 && this.secrets.has(sha256(text).toString("hex"));
   }
 
   get ids(): string[] {

@@ -425,9 +425,9 @@ describe("bin/connector-shim", function () {
         await fetch(`${real.url}/v1/tenants/acme/plugins`);
         await fetch(`${real.url}/metrics`);
         const metrics = await (await fetch(`${real.url}/metrics`, { headers: { authorization: "Bearer admin" } })).text();
-        assert.match(metrics, /^hookhost_unauthorized_total\{route="hook"\} 4$/m);
-        assert.match(metrics, /^hookhost_unauthorized_total\{route="plugins"\} 1$/m);
-        assert.match(metrics, /^hookhost_unauthorized_total\{route="metrics"\} 1$/m);
+        assert.match(metrics, /^hookhost_http_responses_total\{route="hook",status="401"\} 4$/m);
+        assert.match(metrics, /^hookhost_http_responses_total\{route="plugins",status="401"\} 1$/m);
+        assert.match(metrics, /^hookhost_http_responses_total\{route="metrics",status="401"\} 1$/m);
       } finally {
         await real.close();
       }

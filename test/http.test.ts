@@ -190,7 +190,7 @@ describe("unexpected errors", () => {
       if (fail) throw new Error("registry exploded at /secret/host/path");
       return acquire(...args);
     };
-    const app = createApp({ registry, metrics: new Metrics({ alive: () => 0, memory: () => ({ heapBytes: 0, externalBytes: 0 }) }), tenants: () => new Tenants(config), config: () => config, logger, loopback: true });
+    const app = createApp({ registry, metrics: new Metrics({ alive: () => 0, memory: () => ({ heapBytes: 0, externalBytes: 0 }) }), tenants: () => new Tenants(config), config: () => config, logger, loopback: true, readiness: { reasons: () => [] } });
     const server = app.listen(0, "127.0.0.1");
     await once(server, "listening");
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -5,14 +5,16 @@ import { silentLogger } from "../core/log.js";
 import type { RunningHost } from "../core/front/server.js";
 import { fixture, pluginsDir, postHook, startHost } from "./support.js";
 
-// /metrics lists every tenant id. Who may read it depends on the bind address (issue 11, item 14).
+// /metrics names every plugin and the busiest tenants (metricsTenants). Who may read it depends on
+// the bind address (issue 11, item 14).
 
 const ADMIN = "admin-secret";
 
 /** The real host bound to `bind` with the tenant "acme-corp" (token "t"), reached over loopback. */
 async function hostOn(bind: string, extra: Record<string, unknown>): Promise<{ host: RunningHost; url: string; close(): Promise<void> }> {
   const dir = pluginsDir();
-  const config = hostConfigSchema.parse({ tenants: { "acme-corp": { token: "t" } }, ...extra });
+  // metricsTenants: the tenant gets series of its own, so the metrics name it.
+  const config = hostConfigSchema.parse({ tenants: { "acme-corp": { token: "t" } }, metricsTenants: 1, ...extra });
   const host = await startHost({ port: 0, host: bind, pluginsDir: dir, logLevel: "error", config }, silentLogger());
   const url = `http://127.0.0.1:${host.port}`;
   // A request, so that the metrics carry the tenant id.

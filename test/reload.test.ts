@@ -213,7 +213,7 @@ describe("metrics endpoint", () => {
         "bad/plugin.json": {},
         "bad/process_client_phone.js": `export default () => { throw new Error("no") }`,
       }),
-      { tenants: { acme: { token: "acme-token" } }, adminToken: "admin-token" },
+      { tenants: { acme: { token: "acme-token" } }, adminToken: "admin-token", metricsTenants: 5 },
     );
     try {
       await host.post("acme", "process_client_phone", phone, { authorization: "Bearer acme-token" });
@@ -223,8 +223,10 @@ describe("metrics endpoint", () => {
       assert.equal(response.status, 200);
       assert.match(response.headers.get("content-type") ?? "", /text\/plain/);
       const text = await response.text();
-      assert.match(text, /hookhost_requests_total\{tenant="acme",hook="process_client_phone",status="200"\} 1/);
-      assert.match(text, /hookhost_requests_total\{tenant="acme",hook="process_client_phone",status="422"\} 1/);
+      assert.match(text, /hookhost_requests_total\{hook="process_client_phone",status="200"\} 1/);
+      assert.match(text, /hookhost_requests_total\{hook="process_client_phone",status="422"\} 1/);
+      assert.match(text, /hookhost_tenant_requests_total\{tenant="acme",class="2xx"\} 1/);
+      assert.match(text, /hookhost_tenant_requests_total\{tenant="acme",class="4xx"\} 1/);
       assert.match(text, /hookhost_plugin_runs_total\{plugin="good",hook="process_client_phone",outcome="ok"\} 1/);
       assert.match(text, /hookhost_plugin_runs_total\{plugin="bad",hook="process_client_phone",outcome="error"\} 1/);
       assert.match(text, /hookhost_plugin_run_duration_seconds_bucket\{le="0.005",plugin="good"/);

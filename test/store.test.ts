@@ -220,6 +220,7 @@ const hangingBackend: StoreBackend = {
   get: () => new Promise(() => {}),
   set: () => new Promise(() => {}),
   delete: () => new Promise(() => {}),
+  ready: () => false,
   close: async () => {},
 };
 

@@ -9,7 +9,8 @@ import { HttpError } from "./errors.js";
 import { inputSchemas, isHookName } from "../hooks.js";
 import type { HostConfig } from "../config.js";
 import type { Logger } from "../log.js";
-import type { Metrics } from "./metrics.js";
+import type { Metrics, RouteClass } from "./metrics.js";
+import { HEALTHZ_BODY, readyzBody, type Readiness } from "./readiness.js";
 import { formatIssues } from "../names.js";
 import type { Registry } from "../registry.js";
 import type { Tenants } from "../tenants.js";
@@ -22,6 +23,7 @@ export interface AppDeps {
   logger: Logger;
   /** The host listens on a loopback address only, so whoever reaches it is on this machine. */
   loopback: boolean;
+  readiness: Pick<Readiness, "reasons">;
 }
 
 const HOOK_ROUTE = /^\/v1\/tenants\/([^/]+)\/hooks\/([^/]+)$/;
@@ -34,7 +36,8 @@ export function createApp(deps: AppDeps): Koa {
   // Errors are turned into the JSON envelope here and only here.
   app.use(async (ctx, next) => {
     const given = ctx.get("x-request-id");
-    const requestId = REQUEST_ID.test(given) ? given : randomUUID();
+    // A token sent as the request id (a misconfigured client) would be echoed into every log line.
+    const requestId = REQUEST_ID.test(given) && !deps.tenants().isToken(given) ? given : randomUUID();
     ctx.state.requestId = requestId;
     ctx.set("x-request-id", requestId);
     const started = performance.now();
@@ -42,25 +45,41 @@ export function createApp(deps: AppDeps): Koa {
       await next();
     } catch (e) {
       const error = e instanceof HttpError ? e : new HttpError(500, "internal", "internal error");
-      if (!(e instanceof HttpError)) deps.logger.error("request failed", { requestId, path: ctx.path, error: e instanceof Error ? e.stack : String(e) });
-      if (error.status === 401) deps.metrics.unauthorized(routeClass(ctx.path));
+      if (!(e instanceof HttpError)) deps.logger.error("request failed", { requestId, route: routeClass(ctx.path), error: e instanceof Error ? e.stack : String(e) });
       ctx.status = error.status;
       ctx.body = { state: "error", error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
     }
     const ms = performance.now() - started;
     const fields = ctx.state.logFields as { tenant: string; hook: string } | undefined;
+    const route = routeClass(ctx.path);
+    deps.metrics.response(route, ctx.status);
     if (fields) deps.metrics.request(fields.tenant, fields.hook, ctx.status, ms / 1000);
-    // One line per request; answered hooks at debug so a busy host does not spend its time on them
-    // (winston formats a line before its level filter drops it: the check comes first).
-    const level = ctx.status < 400 ? "debug" : "info";
-    if (deps.logger.isLevelEnabled(level)) deps.logger.log(level, "request", { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, ...fields });
+    // One line per request: the access log at info when the config asks for it; otherwise only
+    // refused requests at info and answered ones at debug, so a busy host does not spend its time
+    // on them (winston formats a line before its level filter drops it: the check comes first).
+    // It holds what the host checked, never the path, query or headers as sent: a token put
+    // anywhere in a request cannot reach the log.
+    const level = deps.config().accessLog || ctx.status >= 400 ? "info" : "debug";
+    if (deps.logger.isLevelEnabled(level)) {
+      const trace = ctx.state.trace as string | undefined;
+      deps.logger.log(level, "request", { requestId, method: ctx.method, route, status: ctx.status, ms: Math.round(ms * 10) / 10, ...fields, ...(trace ? { trace } : {}) });
+    }
   });
 
   app.use(consoleRoutes());
   app.use(async (ctx, next) => {
+    // Liveness: the process answers. Readiness: it should get traffic now (readiness.ts).
     if (ctx.path === "/healthz") {
       if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
-      ctx.body = { status: "ok" };
+      ctx.body = HEALTHZ_BODY;
+      return;
+    }
+    if (ctx.path === "/readyz") {
+      if (ctx.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
+      const reasons = deps.readiness.reasons();
+      ctx.status = reasons.length ? 503 : 200;
+      ctx.set("cache-control", "no-store");
+      ctx.body = readyzBody(reasons);
       return;
     }
     if (ctx.path === "/metrics") {
@@ -112,7 +131,10 @@ export function createApp(deps: AppDeps): Koa {
       }
     }
     for (const warning of result.warnings) deps.logger.warn(warning, { requestId: ctx.state.requestId, tenant: tenant.id, hook });
-    if (result.trace.length) ctx.set("x-hook-trace", traceHeader(result.trace));
+    if (result.trace.length) {
+      ctx.state.trace = traceHeader(result.trace);
+      ctx.set("x-hook-trace", ctx.state.trace);
+    }
     ctx.body = { state: "success", data: result.data };
   });
   return app;
@@ -125,11 +147,13 @@ function metricsOpen(deps: AppDeps): boolean {
   return config.metricsPublic || (!config.adminToken && deps.loopback);
 }
 
-/** The kind of route a refused request was for: few label values, whatever the path. */
-function routeClass(path: string): "hook" | "plugins" | "metrics" | "other" {
+/** The kind of route a request was for: few label values, whatever the path. */
+function routeClass(path: string): RouteClass {
   if (HOOK_ROUTE.test(path)) return "hook";
   if (STATUS_ROUTE.test(path)) return "plugins";
-  return path === "/metrics" ? "metrics" : "other";
+  if (path === "/metrics") return "metrics";
+  if (path === "/healthz") return "healthz";
+  return path === "/readyz" ? "readyz" : "other";
 }
 
 function safeDecode(segment: string): string {

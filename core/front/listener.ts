@@ -1,5 +1,6 @@
 import { createServer, type RequestListener, type Server } from "node:http";
 import { StartError } from "./errors.js";
+import { answerProbeWhileLoading } from "./readiness.js";
 
 /** A server listening on the host's port, whose requests wait until `serve` hands it the app. */
 export interface Listener {
@@ -15,7 +16,10 @@ export function listen(port: number, host: string): Promise<Listener> {
   let handle: RequestListener | undefined;
   let serve: (handle: RequestListener) => void = () => {};
   const ready = new Promise<RequestListener>((resolve) => (serve = resolve));
-  const server = createServer((req, res) => (handle ? handle(req, res) : void ready.then((h) => h(req, res))));
+  const server = createServer((req, res) => {
+    if (handle) return handle(req, res);
+    if (!answerProbeWhileLoading(req, res)) void ready.then((h) => h(req, res));
+  });
   return new Promise((resolve, reject) => {
     const refused = (e: NodeJS.ErrnoException) => {
       const why = e.code === "EADDRINUSE" ? "the port is already in use" : e.code === "EADDRNOTAVAIL" ? "no such address on this machine" : e.code === "EACCES" ? "permission denied" : e.message;

@@ -1,34 +1,62 @@
 import client from "prom-client";
 import type { MemoryReading } from "../../sandbox/index.js";
 import type { TraceStatus } from "../chain.js";
+import { BusiestTenants, OTHER_TENANTS } from "./busiest-tenants.js";
 
 /** Latency buckets from half a millisecond (a hook's usual run) to the record hook's 10 s. */
 const SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+// The classes a hook answer can have.
+const STATUS_CLASSES = ["2xx", "4xx", "5xx"];
 
-/** The host's Prometheus metrics (CONTRACT §4), in a registry of their own. */
+/** The kind of route an answer was for: a few label values, whatever the path. */
+export type RouteClass = "hook" | "plugins" | "metrics" | "healthz" | "readyz" | "other";
+
+export interface MetricsOptions {
+  /** How many of the busiest tenants get series of their own (config `metricsTenants`); 0: none. */
+  tenantSeries(): number;
+}
+
+/**
+ * The host's Prometheus metrics (CONTRACT §4), in a registry of their own. No series is labelled
+ * with a tenant but the few `metricsTenants` allows, so a scrape stays small however many tenants
+ * there are (a scrape runs on the main thread, between requests).
+ */
 export class Metrics {
   readonly registry = new client.Registry();
-  private readonly requests = new client.Counter({ name: "hookhost_requests_total", help: "Hook requests answered, by tenant, hook and HTTP status", labelNames: ["tenant", "hook", "status"], registers: [this.registry] });
+  private readonly requests = new client.Counter({ name: "hookhost_requests_total", help: "Hook requests answered, by hook and HTTP status", labelNames: ["hook", "status"], registers: [this.registry] });
   private readonly requestSeconds = new client.Histogram({
     name: "hookhost_request_duration_seconds",
-    help: "Time to answer a hook request",
-    labelNames: ["tenant", "hook", "status"],
+    help: "Time to answer a hook request, by hook",
+    labelNames: ["hook"],
     buckets: SECONDS,
+    registers: [this.registry],
+  });
+  private readonly tenantRequests = new client.Counter({
+    name: "hookhost_tenant_requests_total",
+    help: `Hook requests of the busiest tenants (config metricsTenants), by status class; tenant="${OTHER_TENANTS}" counts every other tenant's`,
+    labelNames: ["tenant", "class"],
     registers: [this.registry],
   });
   private readonly runs = new client.Counter({ name: "hookhost_plugin_runs_total", help: "Plugin runs by plugin, hook and outcome", labelNames: ["plugin", "hook", "outcome"], registers: [this.registry] });
   private readonly runSeconds = new client.Histogram({
     name: "hookhost_plugin_run_duration_seconds",
-    help: "Time of one plugin run",
-    labelNames: ["plugin", "hook", "outcome"],
+    help: "Time of one plugin run, by plugin and hook",
+    labelNames: ["plugin", "hook"],
     buckets: SECONDS,
     registers: [this.registry],
   });
-  private readonly refused = new client.Counter({ name: "hookhost_unauthorized_total", help: "Requests answered 401 (unknown tenant, missing or wrong token), by route", labelNames: ["route"], registers: [this.registry] });
+  private readonly responses = new client.Counter({
+    name: "hookhost_http_responses_total",
+    help: "Every HTTP answer by route class and status: a connector with a wrong token shows up as 401 on route hook",
+    labelNames: ["route", "status"],
+    registers: [this.registry],
+  });
   private readonly reloads = new client.Counter({ name: "hookhost_reloads_total", help: "Plugin folder and config reloads", labelNames: ["kind"], registers: [this.registry] });
   private readonly reloadFailures = new client.Counter({ name: "hookhost_reload_failures_total", help: "Reloads that kept the last good version", labelNames: ["kind"], registers: [this.registry] });
+  private readonly busiest: BusiestTenants;
 
-  constructor(sandboxes: { alive(): number; memory(): MemoryReading }) {
+  constructor(sandboxes: { alive(): number; memory(): MemoryReading }, private readonly options: MetricsOptions = { tenantSeries: () => 0 }) {
+    this.busiest = new BusiestTenants(() => options.tenantSeries());
     client.collectDefaultMetrics({ register: this.registry });
     new client.Gauge({
       name: "hookhost_sandboxes_alive",
@@ -66,19 +94,19 @@ export class Metrics {
   }
 
   request(tenant: string, hook: string, status: number, seconds: number): void {
-    const labels = { tenant, hook, status: String(status) };
-    this.requests.inc(labels);
-    this.requestSeconds.observe(labels, seconds);
+    this.requests.inc({ hook, status: String(status) });
+    this.requestSeconds.observe({ hook }, seconds);
+    if (this.options.tenantSeries() > 0) this.tenantRequests.inc({ tenant: this.busiest.label(tenant), class: `${Math.floor(status / 100)}xx` });
   }
 
   pluginRun(plugin: string, hook: string, outcome: TraceStatus, seconds: number): void {
     this.runs.inc({ plugin, hook, outcome });
-    this.runSeconds.observe({ plugin, hook, outcome }, seconds);
+    this.runSeconds.observe({ plugin, hook }, seconds);
   }
 
-  /** A 401: a connector (or its shim) with a wrong token or tenant shows up here, not only in its own log. */
-  unauthorized(route: "hook" | "plugins" | "metrics" | "other"): void {
-    this.refused.inc({ route });
+  /** Every answer, refused ones included: 401, 404 and 413 are visible here and nowhere else. */
+  response(route: RouteClass, status: number): void {
+    this.responses.inc({ route, status: String(status) });
   }
 
   reload(kind: "plugin" | "config", ok: boolean): void {
@@ -86,8 +114,13 @@ export class Metrics {
     if (!ok) this.reloadFailures.inc({ kind });
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  async text(): Promise<string> {
+    const text = await this.registry.metrics();
+    // After the rendering: a tenant losing its place had its last count in this scrape.
+    for (const tenant of this.busiest.rerank()) {
+      for (const c of STATUS_CLASSES) this.tenantRequests.remove({ tenant, class: c });
+    }
+    return text;
   }
 
   get contentType(): string {

@@ -1,15 +1,15 @@
 import type { RequestListener, Server } from "node:http";
-import { lstat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
 import { availableParallelism } from "node:os";
 import { bindingProblems, ConfigError, isLoopback, readConfigFile, type HostConfig, type Settings } from "../config.js";
-import { listFolders, loadFolder, type FolderResult, type LoadedPlugin } from "../discovery.js";
+import { isPluginFolder, listFolders, loadFolder, type FolderResult, type LoadedPlugin } from "../discovery.js";
 import { createApp } from "./http.js";
 import { clampsByTenants, loadLimits } from "../limits.js";
 import { listen, type Listener } from "./listener.js";
 import { pluginLogLimiter, type Logger } from "../log.js";
 import { Metrics } from "./metrics.js";
+import { Readiness } from "./readiness.js";
 import { Registry, type HostCapabilities } from "../registry.js";
 import { Tenants } from "../tenants.js";
 import { watchFile, watchPlugins } from "../watcher.js";
@@ -50,8 +50,9 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
   const { capabilities, store } = createCapabilities(process.env, () => config);
   const pluginLog = pluginLogLimiter();
   const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog });
-  const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
+  const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() }, { tenantSeries: () => config.metricsTenants });
   metrics.versionsFrom(() => registry.servedVersions());
+  const readiness = new Readiness(server, store);
   const reportDrops = () => {
     for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
   };
@@ -74,14 +75,13 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
     }
   };
   for (const dir of await listFolders(settings.pluginsDir)) applyResult(await loadFolder(settings.pluginsDir, dir, loadLimits(config)), false);
+  readiness.pluginsLoaded();
 
   // Reloads of one folder run one after another; a change during a reload schedules one more.
   const reloading = new Map<string, Promise<void>>();
   const reloadFolder = (dir: string) => {
     const next = (reloading.get(dir) ?? Promise.resolve()).then(async () => {
-      // lstat, as at start: a link in the plugins folder is not a plugin folder.
-      const isDir = await lstat(`${settings.pluginsDir}/${dir}`).then((s) => s.isDirectory(), () => false);
-      if (!isDir) {
+      if (!(await isPluginFolder(settings.pluginsDir, dir))) {
         if (registry.folderNames.includes(dir)) logger.info("plugin folder removed", { folder: dir });
         registry.remove(dir);
         return;
@@ -116,8 +116,9 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       }
     });
   await pluginWatcher.ready;
+  await configWatcher?.ready;
 
-  const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host) });
+  const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host), readiness });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${settings.host.includes(":") ? `[${settings.host}]` : settings.host}:${port}`;
@@ -132,6 +133,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       while (reloading.size) await Promise.all(reloading.values());
     },
     async close(graceMs = 10_000) {
+      await readiness.drain(config.drainMs);
       clearInterval(dropReport);
       await pluginWatcher.close();
       await configWatcher?.close();
