@@ -8,7 +8,7 @@ import { ConfigError } from "../core/config.js";
 import { processIo, type Io } from "./io.js";
 import type { Logger } from "../core/log.js";
 import { stderrLogger } from "./logger.js";
-import { PACKAGE_ROOT } from "./package-root.js";
+import { PACKAGE_ROOT } from "../core/package-root.js";
 import { InputError, UsageError } from "./usage.js";
 
 const HOST_OPTIONS_HELP = `  --tenant   the tenant whose plugins and config apply (default "default": no config file)

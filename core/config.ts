@@ -7,6 +7,7 @@ import { HOOK_NAMES, RECORD_CHAIN_BUDGET_MS, type HookName } from "./hooks.js";
 import { readJsonFile } from "./json-file.js";
 import { formatIssues, idSchema } from "./names.js";
 import { redactRuleSchema } from "./redact.js";
+import { readTokenFiles } from "./token-files.js";
 
 const hookTimeouts = Object.fromEntries(HOOK_NAMES.map((h) => [h, z.int().min(1).max(60_000).optional()])) as Record<
   HookName,
@@ -21,6 +22,8 @@ const raisedLimitsSchema = z.strictObject({ memoryMb: memoryMbSchema.optional(),
 const tenantSchema = z.strictObject({
   token: z.string().min(1).optional(),
   tokenSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex characters (a SHA-256 digest)").optional(),
+  // A file holding the token (a mounted Secret, a systemd credential), read at every config load.
+  tokenFile: z.string().min(1).optional(),
   recordsDir: z.string().min(1).optional(),
   /** the stock mp3 conversion of process_record_file_path (it needs a recordsDir) */
   convertRecords: z.boolean().default(true),
@@ -29,7 +32,7 @@ const tenantSchema = z.strictObject({
   /** per-plugin overrides of the plugin's own `config`, keyed by plugin name */
   config: z.record(idSchema, z.record(z.string(), z.unknown())).default({}),
   limits: raisedLimitsSchema.optional(),
-}).refine((t) => !(t.token && t.tokenSha256), { message: "give either token or tokenSha256, not both" });
+}).refine((t) => [t.token, t.tokenSha256, t.tokenFile].filter((v) => v !== undefined).length <= 1, { message: "give one of token, tokenSha256 and tokenFile, not two" });
 
 // The whole chain's time per hook (docs/hooks.md, "Time"); the record hook's can only be lowered.
 const hookBudgets = Object.fromEntries(
@@ -53,6 +56,8 @@ export const hostConfigSchema = z.strictObject({
     .strictObject({ entries: z.int().min(1).max(10_000_000).default(10_000), mb: z.int().min(1).max(64 * 1024).default(16) })
     .default({ entries: 10_000, mb: 16 }),
   adminToken: z.string().min(1).optional(),
+  // The admin token from a file (a mounted Secret), read at every config load.
+  adminTokenFile: z.string().min(1).optional(),
   // /metrics names every tenant: on a non-loopback bind it needs the admin token unless this says otherwise.
   metricsPublic: z.boolean().default(false),
   // Roll-out (README "Roll-out"): good versions kept per plugin, runs kept per tenant × plugin × hook,
@@ -68,7 +73,7 @@ export const hostConfigSchema = z.strictObject({
   // After SIGTERM, /readyz answers 503 this long while the host still serves, so that a balancer
   // stops sending before the port closes.
   drainMs: z.int().min(0).max(60_000).default(0),
-});
+}).refine((c) => !(c.adminToken && c.adminTokenFile), { message: "give adminToken or adminTokenFile, not both", path: ["adminTokenFile"] });
 
 export type HostConfig = z.infer<typeof hostConfigSchema>;
 export type TenantConfig = HostConfig["tenants"][string];
@@ -134,7 +139,9 @@ export function readConfigFile(file: string): HostConfig {
   const json = readJsonFile(file, (problems) => new ConfigError(file, problems));
   const parsed = hostConfigSchema.safeParse(json);
   if (!parsed.success) throw new ConfigError(file, formatIssues(parsed.error));
-  return parsed.data;
+  const { config, problems } = readTokenFiles(parsed.data, file);
+  if (problems.length) throw new ConfigError(file, problems);
+  return config;
 }
 
 export function isLoopback(host: string): boolean {

@@ -22,7 +22,7 @@ export function readJsonFile(file: string, fail: (problems: string[]) => Error):
  * The text of a regular file (links followed: a config is often one). Opened without waiting, so a
  * FIFO in its place is refused instead of blocking the host for good; read to a bound.
  */
-function readRegularFile(file: string): string {
+export function readRegularFile(file: string, maxBytes = MAX_JSON_FILE_BYTES): string {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     if (!fstatSync(fd).isFile()) throw new Error("not a regular file");
@@ -34,7 +34,7 @@ function readRegularFile(file: string): string {
       if (n === 0) break;
       chunks.push(chunk.subarray(0, n));
       length += n;
-      if (length > MAX_JSON_FILE_BYTES) throw new Error(`larger than ${MAX_JSON_FILE_BYTES} bytes`);
+      if (length > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
     }
     return Buffer.concat(chunks).toString("utf8");
   } finally {

@@ -52,7 +52,7 @@ describe("access log", function () {
         { requestId: "call-42", tenant: "acme", hook: "process_client_phone", status: 200, route: "hook", method: "POST" },
       );
       assert.equal(typeof answered.ms, "number");
-      assert.match(String(answered.trace), /^tagger;status=ok;ms=\d+,thrower;status=error;ms=\d+$/);
+      assert.match(String(answered.trace), /^tagger;status=ok;ms=\d+;v=[0-9a-f]{12},thrower;status=error;ms=\d+;v=[0-9a-f]{12}$/);
       assert.equal(answered.trace, ok.headers.get("x-hook-trace"));
       assert.deepEqual([invalid.requestId, invalid.status, invalid.trace], ["call-43", 422, undefined]);
       assert.deepEqual([health.requestId, health.route, health.status, health.tenant], ["probe-1", "healthz", 200, undefined]);

@@ -102,7 +102,7 @@ describe("the tarball `npm pack` makes", function () {
     const packed = await sh(ROOT, "npm", ["pack", "--dry-run", "--json", "--ignore-scripts"]);
     assert.equal(packed.code, 0, packed.stderr);
     const files = new Set((JSON.parse(packed.stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path));
-    for (const file of ["dist/core/main.js", "dist/cli/main.js", "dist/sandbox/sandbox.js", "bin/hookhost.js", "plugins.d.ts", "package.json", "examples/inputs/process_registration_params.input.json"]) {
+    for (const file of ["dist/core/main.js", "dist/cli/main.js", "dist/sandbox/sandbox.js", "bin/hookhost.js", "plugins.d.ts", "console/index.html", "console/console.js", "package.json", "examples/inputs/process_registration_params.input.json"]) {
       assert.ok(files.has(file), `${file} is not in the tarball`);
     }
     const stray = [...files].filter((f) => /^(core|sandbox|capabilities|cli|test|bench|scripts)\//.test(f) || f.endsWith(".tsbuildinfo"));

@@ -1,6 +1,7 @@
 import type Koa from "koa";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { PACKAGE_ROOT } from "../package-root.js";
 import { HttpError } from "./errors.js";
 
 /** The console's files (plain HTML/JS/CSS in the repo's console/ folder), by the path they answer. */
@@ -9,7 +10,7 @@ const FILES: Record<string, { file: string; type: string }> = {
   "/console/console.js": { file: "console.js", type: "text/javascript; charset=utf-8" },
   "/console/console.css": { file: "console.css", type: "text/css; charset=utf-8" },
 };
-const FOLDER = new URL("../../console/", import.meta.url);
+const FOLDER = join(PACKAGE_ROOT, "console");
 
 /**
  * The console shows what tenants control (plugin folders, errors, inputs, log lines). It only makes
@@ -24,7 +25,7 @@ export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'se
  */
 export function consoleRoutes(): Koa.Middleware {
   // Read once: the files ship with the host and are small.
-  const files = new Map(Object.entries(FILES).map(([path, f]) => [path, { body: readFileSync(fileURLToPath(new URL(f.file, FOLDER))), type: f.type }]));
+  const files = new Map(Object.entries(FILES).map(([path, f]) => [path, { body: readFileSync(join(FOLDER, f.file)), type: f.type }]));
   return async (ctx, next) => {
     if (ctx.path !== "/console" && !ctx.path.startsWith("/console/")) return next();
     const file = files.get(ctx.path);

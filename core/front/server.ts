@@ -12,6 +12,7 @@ import { Metrics } from "./metrics.js";
 import { Readiness } from "./readiness.js";
 import { Registry, type HostCapabilities } from "../registry.js";
 import { Tenants } from "../tenants.js";
+import { tokenFiles } from "../token-files.js";
 import { watchFile, watchPlugins } from "../watcher.js";
 import { createRecordsCapability } from "../../capabilities/records.js";
 import { createHttpCapability } from "../../capabilities/http.js";
@@ -95,28 +96,40 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
     void tracked.finally(() => reloading.get(dir) === tracked && reloading.delete(dir));
   };
   const pluginWatcher = watchPlugins(settings.pluginsDir, reloadFolder);
-  const configWatcher =
-    settings.configFile === undefined
-      ? undefined
-      : watchFile(settings.configFile, () => {
-      try {
-        const next = readConfigFile(settings.configFile!);
-        const exposed = bindingProblems(next, settings.host, settings.configFile!);
-        if (exposed.length) throw new ConfigError(settings.configFile!, exposed);
-        config = next;
-        tenants = new Tenants(config);
-        registry.resetInstances();
-        metrics.reload("config", true);
-        logger.info("config reloaded", { tenants: tenants.ids });
-        for (const plugin of registry.loaded) reportClamps(plugin);
-      } catch (e) {
-        metrics.reload("config", false);
-        const problems = e instanceof ConfigError ? e.problems : [String(e)];
-        logger.error("config reload failed; the last good config stays in force", { file: settings.configFile, problems });
-      }
-    });
+  const reloadConfig = () => {
+    try {
+      const next = readConfigFile(settings.configFile!);
+      const exposed = bindingProblems(next, settings.host, settings.configFile!);
+      if (exposed.length) throw new ConfigError(settings.configFile!, exposed);
+      config = next;
+      tenants = new Tenants(config);
+      registry.resetInstances();
+      metrics.reload("config", true);
+      logger.info("config reloaded", { tenants: tenants.ids });
+      for (const plugin of registry.loaded) reportClamps(plugin);
+      followTokenFiles();
+    } catch (e) {
+      metrics.reload("config", false);
+      const problems = e instanceof ConfigError ? e.problems : [String(e)];
+      logger.error("config reload failed; the last good config stays in force", { file: settings.configFile, problems });
+    }
+  };
+  // A token file (a mounted Secret) that changes reloads the config as its own change would.
+  const tokenWatchers = new Map<string, ReturnType<typeof watchFile>>();
+  const followTokenFiles = () => {
+    const files = new Set(settings.configFile === undefined ? [] : tokenFiles(config, settings.configFile));
+    for (const [file, watcher] of tokenWatchers) {
+      if (files.has(file)) continue;
+      void watcher.close();
+      tokenWatchers.delete(file);
+    }
+    for (const file of files) if (!tokenWatchers.has(file)) tokenWatchers.set(file, watchFile(file, reloadConfig));
+  };
+  const configWatcher = settings.configFile === undefined ? undefined : watchFile(settings.configFile, reloadConfig);
+  followTokenFiles();
   await pluginWatcher.ready;
   await configWatcher?.ready;
+  await Promise.all([...tokenWatchers.values()].map((w) => w.ready));
 
   const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host), readiness });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
@@ -137,6 +150,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       clearInterval(dropReport);
       await pluginWatcher.close();
       await configWatcher?.close();
+      await Promise.all([...tokenWatchers.values()].map((w) => w.close()));
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), graceMs);
