@@ -79,14 +79,17 @@ const envOf = (c: any, name: string) => c.env.find((e: any) => e.name === name);
 const decoded = (secret: Obj, key: string) => Buffer.from(secret.data[key], "base64").toString();
 const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 
-/** Every ConfigMap, Secret and claim the pods name is among the rendered objects. */
+/** Secrets the operator makes (README "Deploy"): tokens are never rendered from git. */
+const OPERATOR_SECRETS = new Set(["hookhost-tokens"]);
+
+/** Every ConfigMap, Secret and claim the pods name is among the rendered objects, or made by the operator. */
 function assertReferencesResolve(objects: Obj[]): void {
   const names = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
   for (const w of objects.filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet")) {
     const pod = w.spec.template.spec;
     for (const v of pod.volumes ?? []) {
       if (v.configMap) assert.ok(names.has(`ConfigMap/${v.configMap.name}`), `${w.metadata.name}: ConfigMap ${v.configMap.name}`);
-      if (v.secret) assert.ok(names.has(`Secret/${v.secret.secretName}`), `${w.metadata.name}: Secret ${v.secret.secretName}`);
+      if (v.secret) assert.ok(names.has(`Secret/${v.secret.secretName}`) !== OPERATOR_SECRETS.has(v.secret.secretName), `${w.metadata.name}: Secret ${v.secret.secretName}`);
       if (v.persistentVolumeClaim) assert.ok(names.has(`PersistentVolumeClaim/${v.persistentVolumeClaim.claimName}`), `${w.metadata.name}: claim ${v.persistentVolumeClaim.claimName}`);
     }
     const volumeNames = new Set([...(pod.volumes ?? []), ...(w.spec.volumeClaimTemplates ?? []).map((t: any) => t.metadata)].map((v: any) => v.name));
@@ -196,6 +199,21 @@ describe("Kubernetes manifests (deploy/k8s, kustomize)", function () {
     const parsed = hostConfigSchema.safeParse(JSON.parse(configMap.data[file]));
     assert.ok(parsed.success, parsed.error?.message);
     for (const tenant of Object.values(parsed.data.tenants)) assert.equal(tenant.token, undefined, "plain tokens belong in a Secret, not a ConfigMap");
+  });
+
+  it("default: tokens come from the operator's Secret hookhost-tokens, mounted as a folder that every tokenFile and adminTokenFile of hookhost.json lies in", () => {
+    const objects = rendered.default;
+    const deployment = only(objects, "Deployment");
+    const c = hostContainer(deployment);
+    const volume = deployment.spec.template.spec.volumes.find((v: any) => v.secret?.secretName === "hookhost-tokens");
+    assert.ok(volume, "no volume of the Secret hookhost-tokens");
+    const mount = c.volumeMounts.find((m: any) => m.name === volume.name);
+    assert.ok(mount && mount.subPath === undefined && mount.readOnly, "the Secret is mounted read-only as a folder (a subPath mount is never updated)");
+    const configMap = only(objects, "ConfigMap", "hookhost-config");
+    const config = hostConfigSchema.parse(JSON.parse(configMap.data["hookhost.json"]));
+    const files = [config.adminTokenFile, ...Object.values(config.tenants).map((t) => t.tokenFile)];
+    assert.ok(files.length > 1 && files.every((f) => typeof f === "string" && f.startsWith(`${mount.mountPath}/`)), `token files outside ${mount.mountPath}: ${files.join(", ")}`);
+    assert.equal(config.adminToken, undefined);
   });
 
   it("default: ctx.store's Redis URL comes from a Secret and names the Redis StatefulSet's Service", () => {
