@@ -52,7 +52,7 @@ describe("host config and environment (CONTRACT §1, §2)", () => {
     const joined = problems.join("\n");
     assert.match(joined, /^tenants\.Bad Id: .*\^\[a-z0-9\]/m);
     assert.match(joined, /^tenants\.ok\.tokenSha256: must be 64 hex characters/m);
-    assert.match(joined, /^tenants\.ok: give either token or tokenSha256, not both$/m);
+    assert.match(joined, /^tenants\.ok: give one of token, tokenSha256 and tokenFile, not two$/m);
     assert.match(joined, /^memoryMb: /m);
     assert.match(joined, /^timeouts: .*need_registraton/m);
     assert.match(joined, /^\(root\): .*extra/m);

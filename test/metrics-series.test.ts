@@ -21,7 +21,7 @@ function value(text: string, series: string): number {
 }
 
 describe("metric names and units", () => {
-  it("every hookhost metric follows Prometheus naming: counters _total, histograms in _seconds, sizes in _bytes", async () => {
+  it("every hookhost metric follows Prometheus naming: counters _total, histograms in _seconds, sizes in _bytes, info gauges _info", async () => {
     const host = await startTestHost(pluginsDir({ "p/plugin.json": {}, "p/process_client_phone.js": `export default () => undefined;` }), { tenants: { default: {} }, adminToken: "admin" });
     try {
       await host.post("default", "process_client_phone", phone);
@@ -30,7 +30,7 @@ describe("metric names and units", () => {
       for (const [name, type] of types) {
         if (type === "counter") assert.match(name, /_total$/, name);
         else if (type === "histogram") assert.match(name, /_seconds$/, name);
-        else assert.match(name, /_bytes$|^hookhost_sandboxes_alive$/, `${name} (${type})`);
+        else assert.match(name, /_bytes$|_info$|^hookhost_sandboxes_alive$/, `${name} (${type})`);
         assert.doesNotMatch(name, /_ms|millis|_kb|_mb/, name);
       }
     } finally {
