@@ -252,6 +252,7 @@ export class Registry {
       const plugins = this.servingTenant(tenant.id).flatMap((p) => (p.hooks.includes(hook) ? [p.manifest.name] : []));
       const stock = hook === "process_record_file_path" && tenant.convertRecords && tenant.recordsDir !== undefined;
       if (plugins.length || stock) return lanes.run({ tenant: tenant.id, hook, input, requestId, ...options }, plugins);
+      return runChain(hook, input, [], options);
     }
     const lease = this.acquire(tenant, hook, requestId);
     try {

@@ -24,6 +24,8 @@ const CLOSE_GRACE_MS = 3000;
 /** Deaths of one lane within this window count towards its restart backoff. */
 const BACKOFF_WINDOW_MS = 10_000;
 const BACKOFF_MAX_MS = 5000;
+/** The spare starts this long after the lanes: serving does not need it, and it would compete with their start for the CPU. */
+const SPARE_AFTER_MS = 3000;
 
 // From TypeScript source (tests, tsx) the lane runs through tsx; from the compiled dist/ as is.
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
@@ -44,7 +46,11 @@ interface Pending {
 /** One lane process. */
 class Lane {
   readonly pending = new Map<number, Pending>();
-  /** said hello and was given its state: requests go straight to it */
+  /** the slot it serves; none while it is the spare */
+  slot: Slot | undefined;
+  /** its message handler is up */
+  hello = false;
+  /** given its state (it has a slot): requests go straight to it */
   ready = false;
   /** replaced: it finishes what it has and exits; it gets nothing new */
   retiring = false;
@@ -53,10 +59,7 @@ class Lane {
   memory: MemoryReading = NO_MEMORY;
   readonly exited: Promise<void>;
 
-  constructor(
-    readonly index: number,
-    readonly child: ChildProcess,
-  ) {
+  constructor(readonly child: ChildProcess) {
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
   }
 
@@ -77,6 +80,9 @@ interface Slot {
   waiting: { id: number; pending: Pending }[];
   deaths: number[];
   restart?: NodeJS.Timeout;
+  /** settles when the slot's first lane is ready, or has died before it was */
+  up: Promise<void>;
+  markUp(error?: Error): void;
 }
 
 export interface LanesOptions {
@@ -89,31 +95,51 @@ export interface LanesOptions {
  * The front's side of the lanes: spawns them, sends each request's chain to its tenant's lane in
  * one message, tells every lane about plugin versions and config, watches their heartbeats, and
  * replaces a lane that dies (answering its requests in flight with the hook's default at once).
+ * A spare lane waits, loaded, to take the place of the next one that dies: starting a lane from
+ * scratch takes over a second of CPU, and seconds on a loaded machine.
  */
 export class Lanes implements LaneDispatch {
   private readonly slots: Slot[];
+  private spare: Lane | undefined;
+  private readonly spareDeaths: number[] = [];
+  private spareRestart: NodeJS.Timeout | undefined;
   private readonly retired = new Set<Lane>();
   private registry: Registry | undefined;
   private nextId = 0;
   private closing = false;
+  /** every slot's first lane was ready */
+  private started = false;
   private readonly watchdog: NodeJS.Timeout;
-  private readonly started: Promise<void>[] = [];
 
   constructor(private readonly options: LanesOptions) {
-    this.slots = Array.from({ length: options.count }, (_, index) => ({ index, waiting: [], deaths: [] }));
+    this.slots = Array.from({ length: options.count }, (_, index) => {
+      let markUp!: (error?: Error) => void;
+      const up = new Promise<void>((resolve, reject) => (markUp = (error) => (error ? reject(error) : resolve())));
+      return { index, waiting: [], deaths: [], up, markUp };
+    });
     this.watchdog = setInterval(() => this.checkBeats(), BEAT_MS);
     this.watchdog.unref();
   }
 
-  /** Spawns every lane; `registry` is the state a lane is given when it starts, and where faults are recorded. Resolves when all are up. */
-  start(registry: Registry): Promise<void> {
+  /**
+   * Spawns every lane, and the spare a little later; `registry` is the state a lane is given when it starts, and
+   * where faults are recorded. Resolves when every slot's lane is up.
+   */
+  async start(registry: Registry): Promise<void> {
     this.registry = registry;
-    for (const slot of this.slots) this.spawn(slot);
-    return Promise.all(this.started).then(() => undefined);
+    for (const slot of this.slots) this.assign(slot, this.spawn());
+    try {
+      await Promise.all(this.slots.map((s) => s.up));
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    this.started = true;
+    this.spareRestart = setTimeout(() => this.spawnSpare(), SPARE_AFTER_MS);
   }
 
   get pids(): number[] {
-    return [...this.slots.flatMap((s) => (s.lane ? [s.lane.pid] : [])), ...[...this.retired].map((l) => l.pid)];
+    return [...this.lanes()].map((l) => l.pid);
   }
 
   get sandboxesAlive(): number {
@@ -162,9 +188,12 @@ export class Lanes implements LaneDispatch {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.watchdog);
+    clearTimeout(this.spareRestart);
     for (const slot of this.slots) {
       clearTimeout(slot.restart);
       for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, "the host is stopping", 0));
+      // a slot never up (its lane died at start) must not hold start() forever
+      slot.markUp();
     }
     const lanes = [...this.lanes()];
     for (const lane of lanes) lane.send({ type: "stop" });
@@ -179,11 +208,12 @@ export class Lanes implements LaneDispatch {
 
   private *lanes(): Iterable<Lane> {
     for (const slot of this.slots) if (slot.lane) yield slot.lane;
+    if (this.spare) yield this.spare;
     yield* this.retired;
   }
 
   private broadcast(message: FrontMessage): void {
-    // a lane not ready yet gets the whole state when it says hello
+    // a lane not ready yet gets the whole state when it is
     for (const slot of this.slots) if (slot.lane?.ready) slot.lane.send(message);
   }
 
@@ -192,35 +222,49 @@ export class Lanes implements LaneDispatch {
     lane.send({ type: "run", id, ...pending.request });
   }
 
-  private spawn(slot: Slot): void {
-    slot.restart = undefined;
+  private spawn(): Lane {
     const child = fork(ENTRY, [], { serialization: "advanced", execArgv: EXEC_ARGV, stdio: ["ignore", "ignore", "pipe", "ipc"] });
-    const lane = new Lane(slot.index, child);
-    slot.lane = lane;
-    // What a lane writes to stderr (V8 and isolated-vm write there) goes on, marked with its lane.
-    createInterface({ input: child.stderr! }).on("line", (line) => process.stderr.write(`hookhost lane ${slot.index} (pid ${lane.pid}): ${line}\n`));
-    let up: () => void;
-    this.started.push(new Promise<void>((resolve) => (up = resolve)));
-    child.on("message", (message: LaneMessage) => this.receive(slot, lane, message, up));
-    child.on("error", (e) => this.options.logger.error("lane process error", { lane: slot.index, pid: lane.pid, error: e.message }));
-    child.once("exit", (code, signal) => {
-      up();
-      this.exited(slot, lane, signal ? `killed by ${signal}` : `exited with code ${code}`);
-    });
+    const lane = new Lane(child);
+    // What a lane writes to stderr (V8 and isolated-vm write there) goes on, marked as the lane's.
+    createInterface({ input: child.stderr! }).on("line", (line) => process.stderr.write(`hookhost lane (pid ${lane.pid}): ${line}\n`));
+    child.on("message", (message: LaneMessage) => this.receive(lane, message));
+    child.on("error", (e) => this.options.logger.error("lane process error", { lane: lane.slot?.index, pid: lane.pid, error: e.message }));
+    child.once("exit", (code, signal) => this.exited(lane, signal ? `killed by ${signal}` : `exited with code ${code}`));
+    return lane;
   }
 
-  private receive(slot: Slot, lane: Lane, message: LaneMessage, up: () => void): void {
+  private spawnSpare(): void {
+    this.spareRestart = undefined;
+    this.spare = this.spawn();
+  }
+
+  /** `lane` serves `slot` from now on; it is given the state once it is listening. */
+  private assign(slot: Slot, lane: Lane): void {
+    slot.lane = lane;
+    lane.slot = slot;
+    if (lane.hello) this.init(slot, lane);
+  }
+
+  private init(slot: Slot, lane: Lane): void {
+    const registry = this.registry!;
+    lane.send({ type: "init", lane: slot.index, lanes: this.slots.length, config: this.options.config(), logLevel: this.options.logger.level, served: registry.served, disabled: registry.disabledRuns });
+    lane.ready = true;
+    lane.lastBeat = Date.now();
+    for (const { id, pending } of slot.waiting.splice(0)) {
+      // the wait for the lane is part of the chain's time
+      pending.request = { ...pending.request, budgetMs: Math.max(0, pending.request.budgetMs - (Date.now() - pending.started)) };
+      this.dispatch(lane, id, pending);
+    }
+    slot.markUp();
+  }
+
+  private receive(lane: Lane, message: LaneMessage): void {
     switch (message.type) {
-      case "hello": {
-        const registry = this.registry!;
-        const config = this.options.config();
-        lane.send({ type: "init", lane: slot.index, lanes: this.slots.length, config, logLevel: this.options.logger.level, served: registry.served, disabled: registry.disabledRuns });
-        lane.ready = true;
-        lane.lastBeat = Date.now();
-        for (const { id, pending } of slot.waiting.splice(0)) this.dispatch(lane, id, pending);
-        up();
+      case "hello":
+        lane.hello = true;
+        if (lane.slot) this.init(lane.slot, lane);
+        else this.options.logger.debug("spare lane ready", { pid: lane.pid });
         return;
-      }
       case "result": {
         const pending = lane.pending.get(message.id);
         if (!pending) return;
@@ -233,7 +277,7 @@ export class Lanes implements LaneDispatch {
         const pending = lane.pending.get(message.id);
         if (!pending) return;
         lane.pending.delete(message.id);
-        pending.reject(new Error(`lane ${slot.index}: ${message.error}`));
+        pending.reject(new Error(`lane ${lane.slot?.index}: ${message.error}`));
         return;
       }
       case "beat":
@@ -245,7 +289,7 @@ export class Lanes implements LaneDispatch {
         this.options.logger.log(message.level, message.message, message.fields);
         return;
       case "fault":
-        this.fault(slot, lane, message.plugin, message.tenant, message.reason);
+        this.fault(lane, message.plugin, message.tenant, message.reason);
         return;
     }
   }
@@ -255,9 +299,10 @@ export class Lanes implements LaneDispatch {
    * never come back, and a process with such a thread cannot exit normally: the lane is replaced
    * at once, and the old one finishes its chains in flight, then exits.
    */
-  private fault(slot: Slot, lane: Lane, plugin: string, tenant: string, reason: string): void {
+  private fault(lane: Lane, plugin: string, tenant: string, reason: string): void {
     this.registry!.recordFault(plugin, tenant, reason, true);
-    if (lane.retiring || slot.lane !== lane) return;
+    const slot = lane.slot;
+    if (lane.retiring || !slot || slot.lane !== lane) return;
     this.options.logger.error("plugin failed fatally in a lane; the lane is replaced", { lane: slot.index, pid: lane.pid, plugin, tenant, reason });
     lane.retiring = true;
     this.retired.add(lane);
@@ -270,8 +315,23 @@ export class Lanes implements LaneDispatch {
   }
 
   /** A lane's process ended: whatever it still held is answered with the hook's default now. */
-  private exited(slot: Slot, lane: Lane, how: string): void {
+  private exited(lane: Lane, how: string): void {
     this.retired.delete(lane);
+    const slot = lane.slot;
+    if (!slot) {
+      // the spare: another one, unless it keeps dying
+      if (this.spare !== lane || this.closing) return;
+      this.spare = undefined;
+      this.options.logger.error("spare lane died", { pid: lane.pid, how });
+      const delay = backoff(this.spareDeaths);
+      this.spareRestart = setTimeout(() => this.spawnSpare(), delay);
+      return;
+    }
+    // a lane that cannot start will not start the next time either: the host does not start
+    if (!this.started) {
+      slot.markUp(new Error(`lane ${slot.index} ${how} before it was ready`));
+      return;
+    }
     const expected = this.closing || (lane.retiring && lane.pending.size === 0);
     if (!expected) {
       const inFlight = [...lane.pending.values()];
@@ -283,7 +343,7 @@ export class Lanes implements LaneDispatch {
         pid: lane.pid,
         how,
         inFlight: inFlight.length,
-        // which plugins ran then: one of them is the likely cause
+        // what ran in it then: one of these is the likely cause
         plugins: suspects.map(([plugin, tenant]) => ({ plugin, tenant })),
       });
     }
@@ -297,18 +357,25 @@ export class Lanes implements LaneDispatch {
     }
   }
 
-  /** A fresh lane in the slot: at once, or after a backoff when it keeps dying. */
+  /** The slot gets the spare (or a fresh lane) at once, or after a pause when it keeps dying. */
   private restart(slot: Slot): void {
-    const now = Date.now();
-    slot.deaths = [...slot.deaths.filter((t) => now - t < BACKOFF_WINDOW_MS), now];
-    const delay = slot.deaths.length <= 1 ? 0 : Math.min(BACKOFF_MAX_MS, 100 * 2 ** (slot.deaths.length - 2));
+    const delay = backoff(slot.deaths);
     if (delay === 0) {
-      this.spawn(slot);
+      this.revive(slot);
       return;
     }
     this.options.logger.warn("lane keeps dying; restarting it after a pause", { lane: slot.index, deaths: slot.deaths.length, ms: delay });
     for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
-    slot.restart = setTimeout(() => this.spawn(slot), delay);
+    slot.restart = setTimeout(() => this.revive(slot), delay);
+  }
+
+  private revive(slot: Slot): void {
+    slot.restart = undefined;
+    const spare = this.spare;
+    this.spare = undefined;
+    this.assign(slot, spare ?? this.spawn());
+    this.options.logger.info("lane restarted", { lane: slot.index, pid: slot.lane!.pid, spare: spare !== undefined });
+    if (spare && !this.spareRestart) this.spawnSpare();
   }
 
   /** A lane that stopped beating is stuck: killed, and its exit does the rest. */
@@ -322,4 +389,12 @@ export class Lanes implements LaneDispatch {
       lane.child.kill("SIGKILL");
     }
   }
+}
+
+/** Notes a death in `deaths`; the pause before the next start: none for the first in the window, then 100 ms doubling up to 5 s. */
+function backoff(deaths: number[]): number {
+  const now = Date.now();
+  const recent = deaths.filter((t) => now - t < BACKOFF_WINDOW_MS);
+  deaths.splice(0, deaths.length, ...recent, now);
+  return deaths.length <= 1 ? 0 : Math.min(BACKOFF_MAX_MS, 100 * 2 ** (deaths.length - 2));
 }
