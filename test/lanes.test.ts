@@ -148,6 +148,8 @@ describe("lanes", () => {
       assert.match((await host.errors(fatal)).oom, /Catastrophic out-of-memory error/);
       const other = await host.post("customize_entity", fixture("customize_entity"), "u");
       assert.deepEqual(other.body.data, { other: "fine" });
+      // t's lane is replaced; once the new one serves, the second attack
+      await eventually(async () => assert.deepEqual((await host.post("customize_activity", fixture("customize_activity"))).body.data, { grind: "fine" }), 60_000);
       const ground = await host.post("customize_activity", { ...fixture("customize_activity"), attack: true });
       assert.equal(statuses(ground.trace)[0].replace(/status=(error|timeout)/, "status=failed"), "grind;status=failed");
       // V8 grinds on: 2 s after its deadline the plugin is disabled, and its lane replaced
