@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { laneOf } from "../core/lanes/shard.js";
 import { eventually, fixture, keepingLogger, pluginsDir, startTestHost, statuses, type Answer, type TestHost } from "./support.js";
 import { spawnHost } from "./sandbox-host.js";
-import { LANE_REPLACED } from "./regressions/fatal-oom.js";
+import { LANE_REPLACED } from "../core/lanes/supervisor.js";
 
 const HOOK = "process_client_phone";
 const TENANTS = Array.from({ length: 12 }, (_, i) => `t${i}`);

@@ -20,7 +20,7 @@ export interface RunningHost {
   port: number;
   registry: Registry;
   metrics: Metrics;
-  /** the lane processes' ids: lane 0, lane 1, …, then the spare when there is one (none with `lanes: 0`) */
+  /** the lane processes' ids: lane 0, lane 1, …, then the others (a replacement starting, the spare, lanes finishing); none with `lanes: 0` */
   lanePids(): number[];
   /** resolves once every reload scheduled so far has been applied (tests, tools) */
   settled(): Promise<void>;
