@@ -259,6 +259,7 @@ export class Lanes implements LaneDispatch {
     lane.send({ type: "init", lane: slot.index, lanes: this.slots.length, config: this.options.config(), logLevel: this.options.logger.level, served: registry.served, disabled: registry.disabledRuns });
     lane.ready = true;
     lane.lastBeat = Date.now();
+    this.options.logger.debug("lane ready", { lane: slot.index, pid: lane.pid });
     if (slot.next === lane) {
       const old = slot.lane!;
       slot.next = undefined;
