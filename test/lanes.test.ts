@@ -128,6 +128,31 @@ describe("lanes", () => {
     }
   });
 
+  it("a lane that stops beating is killed: its requests in flight get the default, and it is replaced", async function () {
+    this.timeout(120_000);
+    const { logger, lines } = keepingLogger("info");
+    const host = await startTestHost(pluginsDir(WORK), CONFIG, undefined, logger);
+    try {
+      const victim = TENANTS.find((t) => laneOf(t, 2) === 0)!;
+      const other = TENANTS.find((t) => laneOf(t, 2) === 1)!;
+      assert.equal((await post(host, victim)).status, 200);
+      const held = post(host, victim, 500);
+      await sleep(100);
+      const stuck = host.lanePids()[0];
+      process.kill(stuck, "SIGSTOP");
+      // the other lane serves while lane 0 is silent
+      assert.deepEqual(statuses((await post(host, other)).trace), ["work;status=ok"]);
+      const answer = await held;
+      assert.deepEqual(answer.body.data, { phone: PHONE });
+      assert.deepEqual(statuses(answer.trace), ["work;status=error"]);
+      assert.ok(lines.some((l) => l.message === "lane stopped answering; killing it" && l.pid === stuck));
+      await eventually(async () => assert.deepEqual(statuses((await post(host, victim)).trace), ["work;status=ok"]), 60_000);
+      assert.ok(!host.lanePids().includes(stuck));
+    } finally {
+      await host.close();
+    }
+  });
+
   it("a plugin that fails fatally, and one V8 does not stop, each cost one lane replacement, never the host, and stay disabled for that tenant", async function () {
     this.timeout(120_000);
     const host = await spawnHost(

@@ -110,6 +110,7 @@ function start(init: LaneInit) {
           registry.recordFault(message.plugin, message.tenant, message.reason, true);
           return;
         case "stop":
+          if (stopping) return;
           stopping = true;
           if (inFlight === 0) void stop();
           return;
