@@ -127,8 +127,8 @@ export class Lanes implements LaneDispatch {
   }
 
   /**
-   * Spawns every lane, and the spare a little later; `registry` is the state a lane is given when it starts, and
-   * where faults are recorded. Resolves when every slot's lane is up.
+   * Spawns every lane, and the spare a little later; `registry` is the state a lane is given when
+   * it starts, and where faults are recorded. Resolves when every slot's lane is up.
    */
   async start(registry: Registry): Promise<void> {
     this.registry = registry;
