@@ -10,7 +10,7 @@ import { stockRecordStep } from "./stock-record.js";
 import { servesTenant, type Manifest } from "./manifest.js";
 import type { Tenant } from "./tenants.js";
 import { asVersionOf, pairTrials, rolloutStep, type RequestContext, type ShadowCounts, type Trial, type VersionRun } from "./rollout.js";
-import { MAX_RUN_LOG_LINES, RecentRuns, type RunLogLine } from "./runs.js";
+import { MAX_RUN_LOG_LINES, RecentRuns, type RunLogLine, type RunsReader } from "./runs.js";
 import { RolloutRefusal, VersionHistory, type ServedReason } from "./versions.js";
 import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading, type RunMeta } from "../sandbox/index.js";
 
@@ -112,6 +112,19 @@ export interface TenantStatus {
   unattributedBroken: number;
 }
 
+/** A candidate folder stopped by the operator (a lane is given these when it starts). */
+export interface StoppedTrial {
+  dir: string;
+  state: "aborted" | "promoted";
+}
+
+/** What the shadow runs of the candidate a folder serves have done (a lane reports these with its heartbeat). */
+export interface ShadowTally {
+  dir: string;
+  version: string;
+  counts: ShadowCounts;
+}
+
 interface Instance {
   sandbox: Sandbox;
   /** the plugin's config with the tenant's overrides, serialised once */
@@ -148,10 +161,14 @@ export class Registry {
   private readonly shadowCounts = new WeakMap<LoadedPlugin, ShadowCounts>();
   /** the ctx.log lines of the runs being recorded, by the run's meta (the sandbox hands it back with each line) */
   private readonly runLogs = new WeakMap<RunMeta, RunLogLine[]>();
-  readonly runs: RecentRuns;
+  /** the rings this process records into; none in the front of lanes (each lane keeps its tenants') */
+  private readonly ring: RecentRuns | undefined;
+  /** the recent runs and shadow differences: this process's rings, or asked of the tenant's lane */
+  readonly runs: RunsReader;
 
   constructor(private readonly options: RegistryOptions) {
-    this.runs = new RecentRuns(() => options.config());
+    if (options.lanes) this.runs = options.lanes.runs;
+    else this.runs = this.ring = new RecentRuns(() => options.config());
   }
 
   get loaded(): readonly LoadedPlugin[] {
@@ -215,6 +232,11 @@ export class Registry {
   /** The folders served now (after rollbacks and promotions), as a lane is given them when it starts. */
   get served(): FolderResult[] {
     return [...this.folders.values()].flatMap((f) => (f.good ? [{ dir: f.dir, folder: f.good.folder, plugin: f.good }] : []));
+  }
+
+  /** The candidate folders the operator stopped, as a lane is given them when it starts. */
+  get stoppedTrials(): StoppedTrial[] {
+    return [...this.folders.values()].flatMap((f) => (f.good && f.trial !== "running" ? [{ dir: f.dir, state: f.trial }] : []));
   }
 
   /** Faults that disable a plugin for a tenant, as a lane is given them when it starts. */
@@ -323,7 +345,7 @@ export class Registry {
       tenant: tenant.id,
       hook,
       requestId,
-      runs: this.runs,
+      runs: this.ring!,
       logger: this.options.logger,
       shadowCounts: (candidate) => this.countsOf(candidate),
       // Serialized once, for every plugin of the chain; each step adds only its small overlay.
@@ -390,12 +412,13 @@ export class Registry {
     return { candidate: name, state: "aborted" };
   }
 
-  /** A candidate folder stops running until its folder loads anew. */
-  private stopTrial(dir: string, state: "aborted" | "promoted"): void {
+  /** A candidate folder stops running (here and in every lane) until its folder loads anew. */
+  stopTrial(dir: string, state: StoppedTrial["state"]): void {
     const f = this.folders.get(dir);
     if (!f?.good) return;
     f.trial = state;
     this.rebuildOrder();
+    this.options.lanes?.stopTrial({ dir, state });
   }
 
   /** Every candidate folder, whomever it serves (the admin's overview). */
@@ -411,6 +434,14 @@ export class Registry {
       ...this.plugins.map((p) => ({ plugin: p.manifest.name, version: p.version, role: "served" as const })),
       ...[...this.trials.values()].flat().map((t) => ({ plugin: t.candidate.manifest.name, version: t.candidate.version, role: "candidate" as const })),
     ];
+  }
+
+  /** What this process's shadow runs did, per candidate folder served now (a lane's heartbeat carries it). */
+  shadowTally(): ShadowTally[] {
+    return [...this.folders.values()].flatMap((f) => {
+      const counts = f.good && this.shadowCounts.get(f.good);
+      return counts ? [{ dir: f.dir, version: f.good!.version, counts: { ...counts } }] : [];
+    });
   }
 
   /** Tenants or their config changed: new requests get sandboxes built with the new settings (in every lane). */
@@ -445,6 +476,8 @@ export class Registry {
     this.faults.delete(plugin.manifest.name);
     this.rebuildOrder();
     this.options.lanes?.serve(f.dir, plugin.folder, plugin);
+    // a lane takes a served folder as a fresh load, which would set a stopped candidate running
+    if (f.trial !== "running") this.options.lanes?.stopTrial({ dir: f.dir, state: f.trial });
   }
 
   /** New requests stop getting this plugin's sandboxes; each is disposed once no request holds it. */
@@ -474,12 +507,13 @@ export class Registry {
   private candidateStatus(f: FolderState): CandidateStatus {
     const m = f.good!.manifest;
     const running = (this.trials.get(m.candidateOf!) ?? []).some((t) => t.candidate === f.good);
+    const lanes = this.options.lanes;
     return {
       of: m.candidateOf!,
       mode: m.mode!,
       ...(m.percent === undefined ? {} : { percent: m.percent }),
       state: f.trial === "running" && !running ? "waiting" : f.trial,
-      ...(m.mode === "shadow" ? { shadow: this.countsOf(f.good!) } : {}),
+      ...(m.mode === "shadow" ? { shadow: lanes ? lanes.shadowCounts(f.dir, f.good!.version) : this.countsOf(f.good!) } : {}),
     };
   }
 

@@ -9,6 +9,7 @@ import { probePlugin } from "../discovery.js";
 import { createCapabilities } from "../host-capabilities.js";
 import { pluginLogLimiter } from "../log.js";
 import { Registry } from "../registry.js";
+import { readRuns } from "../runs.js";
 import { Tenants } from "../tenants.js";
 import { BEAT_MS, type FrontMessage, type LaneInit, type LaneMessage } from "./protocol.js";
 /** How often the plugin log lines dropped by the rate limit are reported. */
@@ -53,11 +54,12 @@ function start(init: LaneInit) {
     onFault: (plugin, tenant, reason) => send({ type: "fault", plugin, tenant, reason }),
   });
   for (const result of init.served) registry.apply(result);
+  for (const { dir, state } of init.stopped) registry.stopTrial(dir, state);
   for (const d of init.disabled) registry.recordFault(d.plugin, d.tenant, d.reason, true);
   const reportDrops = () => {
     for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
   };
-  const beat = () => send({ type: "beat", alive: registry.sandboxesAlive, memory: registry.sandboxMemory() });
+  const beat = () => send({ type: "beat", alive: registry.sandboxesAlive, memory: registry.sandboxMemory(), shadow: registry.shadowTally() });
   const beats = setInterval(beat, BEAT_MS);
   const drops = setInterval(reportDrops, DROP_REPORT_MS);
   beat();
@@ -71,7 +73,7 @@ function start(init: LaneInit) {
     await store.close();
     reportDrops();
     // the last message flushed means every earlier one is too
-    await new Promise<void>((resolve) => send({ type: "beat", alive: 0, memory: { heapBytes: 0, externalBytes: 0 } }, resolve));
+    await new Promise<void>((resolve) => send({ type: "beat", alive: 0, memory: { heapBytes: 0, externalBytes: 0 }, shadow: [] }, resolve));
     process.exit(0);
   };
 
@@ -103,6 +105,17 @@ function start(init: LaneInit) {
         case "remove":
           registry.remove(message.dir);
           return;
+        case "stopTrial":
+          registry.stopTrial(message.trial.dir, message.trial.state);
+          return;
+        case "read": {
+          const { id, query } = message;
+          readRuns(registry.runs, query).then(
+            (answer) => send({ type: "answer", id, answer }),
+            (e: unknown) => send({ type: "unanswered", id, error: String(e) }),
+          );
+          return;
+        }
         case "config":
           config = message.config;
           tenants = new Tenants(config);

@@ -6,6 +6,8 @@ import type { HostConfig } from "../config.js";
 import type { FolderResult } from "../discovery.js";
 import type { SourceProblem } from "../compile.js";
 import type { MemoryReading, PluginCode } from "../../sandbox/index.js";
+import type { ShadowTally, StoppedTrial } from "../registry.js";
+import type { RunsQuery } from "../runs.js";
 import type { ChainRequest } from "./dispatch.js";
 
 /** How often a lane tells the front it is alive (and what its sandboxes hold). */
@@ -19,6 +21,8 @@ export interface LaneInit {
   config: HostConfig;
   logLevel: string;
   served: FolderResult[];
+  /** candidate folders the operator aborted or promoted */
+  stopped: StoppedTrial[];
   disabled: { plugin: string; tenant: string; reason: string }[];
 }
 
@@ -27,6 +31,9 @@ export type FrontMessage =
   | ({ type: "run"; id: number } & ChainRequest)
   | { type: "serve"; result: FolderResult }
   | { type: "remove"; dir: string }
+  | { type: "stopTrial"; trial: StoppedTrial }
+  /** a read of the lane's recent runs (its tenants' rings) */
+  | { type: "read"; id: number; query: RunsQuery }
   | { type: "config"; config: HostConfig }
   | { type: "disable"; plugin: string; tenant: string; reason: string }
   /** try a plugin's modules in a sandbox (discovery's load check) */
@@ -40,7 +47,11 @@ export type LaneMessage =
   /** the chain's result, and the lane's sandboxes alive after it */
   | { type: "result"; id: number; result: ChainResult; alive: number }
   | { type: "failed"; id: number; error: string }
-  | { type: "beat"; alive: number; memory: MemoryReading }
+  /** alive and well, with what its sandboxes hold and what its shadow runs did */
+  | { type: "beat"; alive: number; memory: MemoryReading; shadow: ShadowTally[] }
+  /** the answer to a read */
+  | { type: "answer"; id: number; answer: unknown }
+  | { type: "unanswered"; id: number; error: string }
   /** a winston record of the lane's logger, to be written by the front's */
   | { type: "log"; level: string; message: string; fields: Record<string, unknown> }
   /** what the probe found wrong, if anything */

@@ -5,10 +5,12 @@ import { defaultAnswer, type ChainResult } from "../chain.js";
 import type { HostConfig } from "../config.js";
 import type { LoadedPlugin } from "../discovery.js";
 import type { Logger } from "../log.js";
-import type { Registry } from "../registry.js";
+import type { Registry, ShadowTally, StoppedTrial } from "../registry.js";
+import type { ShadowCounts } from "../rollout.js";
+import type { HookStats, RunRecord, RunsQuery, RunsReader, ShadowDifference } from "../runs.js";
 import type { SourceProblem } from "../compile.js";
 import type { MemoryReading, PluginCode } from "../../sandbox/index.js";
-import type { ChainRequest, LaneDispatch } from "./dispatch.js";
+import { LaneUnavailable, type ChainRequest, type LaneDispatch } from "./dispatch.js";
 import { BEAT_MS, type FrontMessage, type LaneMessage } from "./protocol.js";
 import { laneOf } from "./shard.js";
 
@@ -47,11 +49,19 @@ interface Pending {
   reject(error: Error): void;
 }
 
+/** A read of a lane's recent runs, waiting for its answer. */
+interface Read {
+  query: RunsQuery;
+  resolve(answer: unknown): void;
+  reject(error: Error): void;
+}
+
 /** One lane process. */
 class Lane {
   readonly pending = new Map<number, Pending>();
   /** load checks in flight: id → who waits for the problem found */
   readonly probes = new Map<number, (problem: SourceProblem | undefined) => void>();
+  readonly reads = new Map<number, Read>();
   /** the slot it serves; none while it is the spare */
   slot: Slot | undefined;
   /** its message handler is up */
@@ -63,6 +73,7 @@ class Lane {
   lastBeat = Date.now();
   alive = 0;
   memory: MemoryReading = NO_MEMORY;
+  shadow: ShadowTally[] = [];
   readonly exited: Promise<void>;
 
   constructor(readonly child: ChildProcess) {
@@ -88,6 +99,8 @@ interface Slot {
   waiting: { id: number; pending: Pending }[];
   /** load checks waiting for the lane to be ready */
   waitingProbes: { code: PluginCode; memoryMb: number; resolve(problem: SourceProblem | undefined): void }[];
+  /** reads of the recent runs waiting for the lane to be ready */
+  waitingReads: Read[];
   deaths: number[];
   restart?: NodeJS.Timeout;
   /** settles when the slot's first lane is ready, or has died before it was */
@@ -125,7 +138,7 @@ export class Lanes implements LaneDispatch {
     this.slots = Array.from({ length: options.count }, (_, index) => {
       let markUp!: (error?: Error) => void;
       const up = new Promise<void>((resolve, reject) => (markUp = (error) => (error ? reject(error) : resolve())));
-      return { index, waiting: [], waitingProbes: [], deaths: [], up, markUp };
+      return { index, waiting: [], waitingProbes: [], waitingReads: [], deaths: [], up, markUp };
     });
     this.watchdog = setInterval(() => this.checkBeats(), BEAT_MS);
     this.watchdog.unref();
@@ -198,12 +211,64 @@ export class Lanes implements LaneDispatch {
     lane.send({ type: "probe", id, code, memoryMb });
   }
 
+  /**
+   * The recent runs live in the ring of the lane that ran them: a tenant's are read from its lane,
+   * the overview's from every lane at once (one read per lane).
+   */
+  readonly runs: RunsReader = {
+    list: (tenant, filter = {}) => this.read<RunRecord[]>(laneOf(tenant, this.slots.length), { kind: "runs", tenant, filter }),
+    shadowDifferences: (tenant, limit) => this.read<ShadowDifference[]>(laneOf(tenant, this.slots.length), { kind: "shadow", tenant, limit }),
+    hookStats: async (tenants) => {
+      const byLane = new Map<number, string[]>();
+      for (const tenant of tenants) {
+        const lane = laneOf(tenant, this.slots.length);
+        byLane.set(lane, [...(byLane.get(lane) ?? []), tenant]);
+      }
+      const answers = await Promise.all([...byLane].map(([lane, some]) => this.read<Record<string, Record<string, HookStats>>>(lane, { kind: "stats", tenants: some })));
+      return Object.assign({}, ...answers);
+    },
+  };
+
+  /** Asks lane `index` (the lane answers with what `query` reads, of type T). */
+  private read<T>(index: number, query: RunsQuery): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const slot = this.slots[index];
+      const read: Read = { query, resolve: resolve as (answer: unknown) => void, reject };
+      if (slot.lane?.ready) this.sendRead(slot.lane, read);
+      else if (slot.lane && !this.closing) slot.waitingReads.push(read);
+      else reject(new LaneUnavailable(`lane ${index} is restarting after repeated deaths; its recent runs went with it`));
+    });
+  }
+
+  private sendRead(lane: Lane, read: Read): void {
+    const id = this.nextId++;
+    lane.reads.set(id, read);
+    lane.send({ type: "read", id, query: read.query });
+  }
+
+  shadowCounts(dir: string, version: string): ShadowCounts {
+    const total = { compared: 0, differences: 0, skipped: 0 };
+    for (const slot of this.slots) {
+      for (const tally of slot.lane?.shadow ?? []) {
+        if (tally.dir !== dir || tally.version !== version) continue;
+        total.compared += tally.counts.compared;
+        total.differences += tally.counts.differences;
+        total.skipped += tally.counts.skipped;
+      }
+    }
+    return total;
+  }
+
   serve(dir: string, folder: string, plugin: LoadedPlugin): void {
     this.broadcast({ type: "serve", result: { dir, folder, plugin } });
   }
 
   remove(dir: string): void {
     this.broadcast({ type: "remove", dir });
+  }
+
+  stopTrial(trial: StoppedTrial): void {
+    this.broadcast({ type: "stopTrial", trial });
   }
 
   reconfigure(): void {
@@ -223,6 +288,7 @@ export class Lanes implements LaneDispatch {
       clearTimeout(slot.restart);
       for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, "the host is stopping", 0));
       for (const { resolve } of slot.waitingProbes.splice(0)) resolve({ file: "", message: "not tried: the host is stopping" });
+      for (const { reject } of slot.waitingReads.splice(0)) reject(new LaneUnavailable("the host is stopping"));
       // a slot never up (its lane died at start) must not hold start() forever
       slot.markUp();
     }
@@ -283,7 +349,7 @@ export class Lanes implements LaneDispatch {
 
   private init(slot: Slot, lane: Lane): void {
     const registry = this.registry!;
-    lane.send({ type: "init", lane: slot.index, lanes: this.slots.length, config: this.options.config(), logLevel: this.options.logger.level, served: registry.served, disabled: registry.disabledRuns });
+    lane.send({ type: "init", lane: slot.index, lanes: this.slots.length, config: this.options.config(), logLevel: this.options.logger.level, served: registry.served, stopped: registry.stoppedTrials, disabled: registry.disabledRuns });
     lane.ready = true;
     lane.lastBeat = Date.now();
     this.options.logger.debug("lane ready", { lane: slot.index, pid: lane.pid });
@@ -299,6 +365,7 @@ export class Lanes implements LaneDispatch {
       this.dispatch(lane, id, pending);
     }
     for (const { code, memoryMb, resolve } of slot.waitingProbes.splice(0)) this.sendProbe(lane, code, memoryMb, resolve);
+    for (const read of slot.waitingReads.splice(0)) this.sendRead(lane, read);
     slot.markUp();
   }
 
@@ -328,6 +395,15 @@ export class Lanes implements LaneDispatch {
         lane.lastBeat = Date.now();
         lane.alive = message.alive;
         lane.memory = message.memory;
+        lane.shadow = message.shadow;
+        return;
+      case "answer":
+        lane.reads.get(message.id)?.resolve(message.answer);
+        lane.reads.delete(message.id);
+        return;
+      case "unanswered":
+        lane.reads.get(message.id)?.reject(new Error(`lane ${lane.slot?.index}: ${message.error}`));
+        lane.reads.delete(message.id);
         return;
       case "log":
         this.options.logger.log(message.level, message.message, message.fields);
@@ -368,6 +444,8 @@ export class Lanes implements LaneDispatch {
   /** A lane's process ended: whatever it still held is answered with the hook's default now. */
   private exited(lane: Lane, how: string): void {
     this.retired.delete(lane);
+    for (const { reject } of lane.reads.values()) reject(new LaneUnavailable(`lane ${lane.slot?.index} died (${how}) before it answered; the recent runs in its ring went with it`));
+    lane.reads.clear();
     const slot = lane.slot;
     if (!slot) {
       // the spare: another one, unless it keeps dying
@@ -428,6 +506,7 @@ export class Lanes implements LaneDispatch {
     this.options.logger.warn("lane keeps dying; restarting it after a pause", { lane: slot.index, deaths: slot.deaths.length, ms: delay });
     for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
     for (const { resolve } of slot.waitingProbes.splice(0)) resolve({ file: "", message: `not tried: lane ${slot.index} is restarting after repeated deaths` });
+    for (const { reject } of slot.waitingReads.splice(0)) reject(new LaneUnavailable(`lane ${slot.index} is restarting after repeated deaths`));
     slot.restart = setTimeout(() => this.revive(slot), delay);
   }
 
