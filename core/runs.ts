@@ -81,8 +81,14 @@ export interface RunsReader {
   /** the tenant's runs, newest first, of one plugin and/or hook when given */
   list(tenant: string, filter?: RunsFilter): Promise<RunRecord[]>;
   shadowDifferences(tenant: string, limit?: number): Promise<ShadowDifference[]>;
-  /** runs, outcomes and latency per hook, for each tenant given */
-  hookStats(tenants: string[]): Promise<Record<string, Record<string, HookStats>>>;
+  /** runs, outcomes and latency per hook, for each tenant given whose runs can be read now */
+  hookStats(tenants: string[]): Promise<TenantsHookStats>;
+}
+
+export interface TenantsHookStats {
+  stats: Record<string, Record<string, HookStats>>;
+  /** tenants left out, and why (their lane died before it answered, or is restarting) */
+  unavailable: Record<string, string>;
 }
 
 /** A read as it crosses to a lane. */
@@ -163,8 +169,8 @@ export class RecentRuns implements RunsReader {
     return limit === undefined ? all : all.slice(0, limit);
   }
 
-  async hookStats(tenants: string[]): Promise<Record<string, Record<string, HookStats>>> {
-    return Object.fromEntries(tenants.map((tenant) => [tenant, this.statsOf(tenant)]));
+  async hookStats(tenants: string[]): Promise<TenantsHookStats> {
+    return { stats: Object.fromEntries(tenants.map((tenant) => [tenant, this.statsOf(tenant)])), unavailable: {} };
   }
 
   private statsOf(tenant: string): Record<string, HookStats> {

@@ -81,11 +81,18 @@ describe("roll-out across lanes", function () {
       // A read the lane never answers (it stopped, and the front kills it for its silence) gets a clear 503.
       const stopped = host.lanePids()[acme];
       process.kill(stopped, "SIGSTOP");
-      const unanswered = await call(host.url, "/v1/tenants/acme/runs", ADMIN);
+      const [unanswered, overviewMeanwhile] = await Promise.all([call(host.url, "/v1/tenants/acme/runs", ADMIN), call(host.url, "/v1/admin/overview", ADMIN)]);
       assert.equal(unanswered.status, 503);
       assert.equal(unanswered.body.error.code, "lane_unavailable");
       assert.match(unanswered.body.error.message, new RegExp(`^lane ${acme} died \\(killed by SIGKILL\\) before it answered`));
       assert.ok(lines.some((l) => l.message === "lane stopped answering; killing it" && l.pid === stopped));
+      // The overview still answers: the dead lane's tenants say why they have no hook stats.
+      const byId = (id: string) => overviewMeanwhile.body.tenants.find((t: { id: string }) => t.id === id);
+      assert.equal(overviewMeanwhile.status, 200);
+      assert.match(byId("acme").runsUnavailable, new RegExp(`^lane ${acme} died \\(killed by SIGKILL\\) before it answered`));
+      assert.deepEqual(byId("acme").hooks, {});
+      assert.equal(byId("globex").hooks.process_client_phone.runs, 1);
+      assert.equal(byId("globex").runsUnavailable, undefined);
       assert.equal((await laneAnswer(host, "acme")).phone, "+79217770205-v1");
     } finally {
       await host.close();

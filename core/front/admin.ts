@@ -74,8 +74,13 @@ export function adminRoutes(deps: AdminDeps): Koa.Middleware {
 
 async function overview(deps: AdminDeps) {
   const ids = deps.tenants().ids;
-  const hooks = await lanesAnswer(deps.registry.runs.hookStats(ids));
-  const tenants = ids.map((id) => ({ id, plugins: deps.registry.status(id, true).plugins, hooks: hooks[id] ?? {} }));
+  const { stats, unavailable } = await deps.registry.runs.hookStats(ids);
+  const tenants = ids.map((id) => ({
+    id,
+    plugins: deps.registry.status(id, true).plugins,
+    hooks: stats[id] ?? {},
+    ...(unavailable[id] === undefined ? {} : { runsUnavailable: unavailable[id] }),
+  }));
   return { tenants, candidates: deps.registry.candidates() };
 }
 

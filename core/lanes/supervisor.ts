@@ -7,7 +7,7 @@ import type { LoadedPlugin } from "../discovery.js";
 import type { Logger } from "../log.js";
 import type { Registry, ShadowTally, StoppedTrial } from "../registry.js";
 import type { ShadowCounts } from "../rollout.js";
-import type { HookStats, RunRecord, RunsQuery, RunsReader, ShadowDifference } from "../runs.js";
+import type { RunRecord, RunsQuery, RunsReader, ShadowDifference, TenantsHookStats } from "../runs.js";
 import type { SourceProblem } from "../compile.js";
 import type { MemoryReading, PluginCode } from "../../sandbox/index.js";
 import { LaneUnavailable, type ChainRequest, type LaneDispatch } from "./dispatch.js";
@@ -224,8 +224,15 @@ export class Lanes implements LaneDispatch {
         const lane = laneOf(tenant, this.slots.length);
         byLane.set(lane, [...(byLane.get(lane) ?? []), tenant]);
       }
-      const answers = await Promise.all([...byLane].map(([lane, some]) => this.read<Record<string, Record<string, HookStats>>>(lane, { kind: "stats", tenants: some })));
-      return Object.assign({}, ...answers);
+      // a lane that cannot answer leaves out its tenants only: the overview is most needed when a lane is in trouble
+      const answers = await Promise.allSettled([...byLane].map(([lane, some]) => this.read<TenantsHookStats>(lane, { kind: "stats", tenants: some })));
+      const all: TenantsHookStats = { stats: {}, unavailable: {} };
+      answers.forEach((answer, i) => {
+        if (answer.status === "fulfilled") Object.assign(all.stats, answer.value.stats);
+        else if (answer.reason instanceof LaneUnavailable) for (const tenant of [...byLane.values()][i]) all.unavailable[tenant] = answer.reason.message;
+        else throw answer.reason;
+      });
+      return all;
     },
   };
 
