@@ -1,7 +1,8 @@
-import type { ChainStep } from "./chain.js";
+import { runChain, type ChainOptions, type ChainResult, type ChainStep } from "./chain.js";
 import type { SourceProblem } from "./compile.js";
 import type { HostConfig } from "./config.js";
 import { LOAD_TIMEOUT_MS, sortByPriority, type FolderResult, type LoadedPlugin } from "./discovery.js";
+import type { LaneDispatch } from "./lanes/dispatch.js";
 import type { HookName } from "./hooks.js";
 import { grantedLimits, type Clamp, type GrantedLimits } from "./limits.js";
 import type { Logger, PluginLogLimiter } from "./log.js";
@@ -9,7 +10,7 @@ import { stockRecordStep } from "./stock-record.js";
 import { servesTenant, type Manifest } from "./manifest.js";
 import type { Tenant } from "./tenants.js";
 import { asVersionOf, pairTrials, rolloutStep, type RequestContext, type ShadowCounts, type Trial, type VersionRun } from "./rollout.js";
-import { MAX_RUN_LOG_LINES, RecentRuns, type RunLogLine } from "./runs.js";
+import { MAX_RUN_LOG_LINES, RecentRuns, type RunLogLine, type RunsReader } from "./runs.js";
 import { RolloutRefusal, VersionHistory, type ServedReason } from "./versions.js";
 import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading, type RunMeta } from "../sandbox/index.js";
 
@@ -20,15 +21,32 @@ export interface HostCapabilities {
   store: Capability;
 }
 
-export interface RegistryOptions {
+interface CommonOptions {
   config: () => HostConfig;
-  capabilities: HostCapabilities;
   logger: Logger;
+}
+
+/** The sandboxes live in this process (`lanes: 0`, a lane, the CLI). */
+export interface LocalOptions extends CommonOptions {
+  capabilities: HostCapabilities;
   /** most sandboxes alive at once; past it the least recently used idle one is unloaded */
   maxSandboxes: number;
   /** rate-limits plugins' `ctx.log` lines per tenant × plugin; without it every line is written */
   pluginLog?: PluginLogLimiter;
+  /** a sandbox disabled itself: V8 failed fatally in it, or did not stop (a lane then asks to be replaced) */
+  onFault?(plugin: string, tenant: string, reason: string): void;
+  lanes?: undefined;
 }
+
+/**
+ * The sandboxes live in lane processes: this registry is the front's (status, versions, which
+ * candidates run), and the chains, with their recent runs, live in the lanes.
+ */
+export interface LanedOptions extends CommonOptions {
+  lanes: LaneDispatch;
+}
+
+export type RegistryOptions = LocalOptions | LanedOptions;
 
 /** One plugin folder as the host sees it: the version it serves, and what is wrong with the folder now. */
 interface FolderState {
@@ -46,7 +64,7 @@ interface FolderState {
 
 export type PluginState = "ok" | "error" | "stale";
 
-type CandidateState = "running" | "aborted" | "promoted";
+export type CandidateState = "running" | "aborted" | "promoted";
 
 /** A candidate folder in the status: "waiting" while no plugin of the name it gives is loaded. */
 export interface CandidateStatus {
@@ -73,6 +91,18 @@ export interface PluginStatus {
   /** the good versions kept, newest first */
   versions?: { version: string; loadedAt: string }[];
   candidate?: CandidateStatus;
+  /** why it is disabled for this tenant (V8 failed fatally in it) until it is reloaded */
+  disabled?: string;
+  /** the last time a lane died while it ran for this tenant, and how */
+  fault?: { at: string; reason: string };
+}
+
+/** What went wrong with one plugin for one tenant, kept until the plugin is reloaded. */
+interface Fault {
+  at: Date;
+  reason: string;
+  /** a disabling fault: the plugin answers `reason` as its error for this tenant */
+  disabled: boolean;
 }
 
 /** A tenant's view of the plugins folder. */
@@ -80,6 +110,19 @@ export interface TenantStatus {
   plugins: PluginStatus[];
   /** broken folders whose plugin.json does not say which tenants they serve */
   unattributedBroken: number;
+}
+
+/** A candidate folder stopped by the operator (a lane is given these when it starts). */
+export interface StoppedTrial {
+  dir: string;
+  state: "aborted" | "promoted";
+}
+
+/** What the shadow runs of the candidate a folder serves have done (a lane reports these with its heartbeat). */
+export interface ShadowTally {
+  dir: string;
+  version: string;
+  counts: ShadowCounts;
 }
 
 interface Instance {
@@ -111,15 +154,21 @@ export class Registry {
   private readonly instances = new Map<LoadedPlugin, Map<string, Instance>>();
   /** alive sandboxes, least recently used first (a Set keeps insertion order) */
   private readonly recent = new Set<Sandbox>();
+  /** plugin name → tenant → its last fault */
+  private readonly faults = new Map<string, Map<string, Fault>>();
   /** the running candidates of each live plugin, by its name */
   private trials = new Map<string, Trial[]>();
   private readonly shadowCounts = new WeakMap<LoadedPlugin, ShadowCounts>();
   /** the ctx.log lines of the runs being recorded, by the run's meta (the sandbox hands it back with each line) */
   private readonly runLogs = new WeakMap<RunMeta, RunLogLine[]>();
-  readonly runs: RecentRuns;
+  /** the rings this process records into; none in the front of lanes (each lane keeps its tenants') */
+  private readonly ring: RecentRuns | undefined;
+  /** the recent runs and shadow differences: this process's rings, or asked of the tenant's lane */
+  readonly runs: RunsReader;
 
   constructor(private readonly options: RegistryOptions) {
-    this.runs = new RecentRuns(() => options.config());
+    if (options.lanes) this.runs = options.lanes.runs;
+    else this.runs = this.ring = new RecentRuns(() => options.config());
   }
 
   get loaded(): readonly LoadedPlugin[] {
@@ -132,11 +181,12 @@ export class Registry {
   }
 
   get sandboxesAlive(): number {
-    return this.recent.size;
+    return this.options.lanes ? this.options.lanes.sandboxesAlive : this.recent.size;
   }
 
-  /** Memory held by the alive sandboxes' isolates, summed. */
+  /** Memory held by the alive sandboxes' isolates, summed (over the lanes, as of their last heartbeat). */
   sandboxMemory(): MemoryReading {
+    if (this.options.lanes) return this.options.lanes.sandboxMemory();
     const total = { heapBytes: 0, externalBytes: 0 };
     for (const sandbox of this.recent) {
       const m = sandbox.memory();
@@ -158,6 +208,9 @@ export class Registry {
       state.trial = "running";
       state.problem = undefined;
       state.problemTenants = undefined;
+      // a new version starts with a clean slate: a disabled plugin runs again once it is reloaded
+      this.faults.delete(result.plugin.manifest.name);
+      this.options.lanes?.serve(result.dir, result.folder, result.plugin);
     } else {
       state.problem = result.problem ?? { file: "plugin.json", message: `name "${result.plugin!.manifest.name}" is already used by folder ${clash!.dir}` };
       state.problemTenants = result.plugin?.manifest.tenants ?? result.tenants;
@@ -173,6 +226,34 @@ export class Registry {
     this.folders.delete(dir);
     this.retire(state.good);
     this.rebuildOrder();
+    this.options.lanes?.remove(dir);
+  }
+
+  /** The folders served now (after rollbacks and promotions), as a lane is given them when it starts. */
+  get served(): FolderResult[] {
+    return [...this.folders.values()].flatMap((f) => (f.good ? [{ dir: f.dir, folder: f.good.folder, plugin: f.good }] : []));
+  }
+
+  /** The candidate folders the operator stopped, as a lane is given them when it starts. */
+  get stoppedTrials(): StoppedTrial[] {
+    return [...this.folders.values()].flatMap((f) => (f.good && f.trial !== "running" ? [{ dir: f.dir, state: f.trial }] : []));
+  }
+
+  /** Faults that disable a plugin for a tenant, as a lane is given them when it starts. */
+  get disabledRuns(): { plugin: string; tenant: string; reason: string }[] {
+    return [...this.faults].flatMap(([plugin, byTenant]) => [...byTenant].filter(([, f]) => f.disabled).map(([tenant, f]) => ({ plugin, tenant, reason: f.reason })));
+  }
+
+  /**
+   * Records what went wrong with a plugin for a tenant, for status; a disabling fault also makes
+   * every later run of it for that tenant fail with `reason` (in every lane) until it is reloaded.
+   */
+  recordFault(plugin: string, tenant: string, reason: string, disabled: boolean): void {
+    let byTenant = this.faults.get(plugin);
+    if (!byTenant) this.faults.set(plugin, (byTenant = new Map()));
+    if (byTenant.get(tenant)?.disabled && !disabled) return;
+    byTenant.set(tenant, { at: new Date(), reason, disabled });
+    if (disabled) this.options.lanes?.disable(plugin, tenant, reason);
   }
 
   get folderNames(): string[] {
@@ -211,9 +292,36 @@ export class Registry {
         ...(clamped.length ? { clamped } : {}),
         ...(f.good ? { version: f.good.version, served: { version: f.good.version, reason: f.versions.reason }, versions: f.versions.list() } : {}),
         ...(m?.candidateOf ? { candidate: this.candidateStatus(f) } : {}),
+        ...(m ? this.faultStatus(m.name, tenant) : {}),
       });
     }
     return { plugins, unattributedBroken };
+  }
+
+  private faultStatus(plugin: string, tenant: string): Pick<PluginStatus, "disabled" | "fault"> {
+    const fault = this.faults.get(plugin)?.get(tenant);
+    if (!fault) return {};
+    return fault.disabled ? { disabled: fault.reason } : { fault: { at: fault.at.toISOString(), reason: fault.reason } };
+  }
+
+  /**
+   * Runs a hook's chain for a tenant: here, or in the tenant's lane (one crossing: the lane runs
+   * the same fold on its sandboxes, candidates included). A chain with nothing to run is answered here.
+   */
+  async run(tenant: Tenant, hook: HookName, input: Record<string, unknown>, requestId: string, options: ChainOptions): Promise<ChainResult> {
+    const lanes = this.options.lanes;
+    if (lanes) {
+      const plugins = this.chainOf(tenant.id, hook).map(({ live }) => live.manifest.name);
+      const stock = hook === "process_record_file_path" && tenant.convertRecords && tenant.recordsDir !== undefined;
+      if (plugins.length || stock) return lanes.run({ tenant: tenant.id, hook, input, requestId, ...options }, plugins);
+      return runChain(hook, input, [], options);
+    }
+    const lease = this.acquire(tenant, hook, requestId);
+    try {
+      return await runChain(hook, input, lease.steps, options);
+    } finally {
+      lease.release();
+    }
   }
 
   /**
@@ -223,19 +331,21 @@ export class Registry {
    * sandboxes until they finish.
    */
   acquire(tenant: Tenant, hook: HookName, requestId: string): Lease {
+    const local = this.local();
     const held: Instance[] = [];
-    const version = (plugin: LoadedPlugin): VersionRun => {
-      const instance = this.instance(plugin, tenant);
+    // `owner` is the folder's own plugin name: a candidate's faults are its own, not the live plugin's
+    const version = (plugin: LoadedPlugin, owner: string): VersionRun => {
+      const instance = this.instance(plugin, owner, tenant, local);
       instance.leases++;
       held.push(instance);
-      return this.versionRun(plugin, instance, tenant, hook, requestId);
+      return this.versionRun(plugin, owner, instance, tenant, hook, requestId);
     };
     let inputJson: string | undefined;
     const request: RequestContext = {
       tenant: tenant.id,
       hook,
       requestId,
-      runs: this.runs,
+      runs: this.ring!,
       logger: this.options.logger,
       shadowCounts: (candidate) => this.countsOf(candidate),
       // Serialized once, for every plugin of the chain; each step adds only its small overlay.
@@ -243,14 +353,14 @@ export class Registry {
       later: [],
     };
     const steps: ChainStep[] = [];
-    for (const live of this.servingTenant(tenant.id)) {
-      const trials = (this.trials.get(live.manifest.name) ?? []).filter((t) => servesTenant(t.candidate.manifest, tenant.id));
-      if (!live.hooks.includes(hook) && !trials.some((t) => t.asLive.hooks.includes(hook))) continue;
-      const [canaries, shadows] = (["canary", "shadow"] as const).map((mode) => trials.filter((t) => t.mode === mode).map((trial) => ({ trial, version: version(trial.asLive) })));
-      steps.push(rolloutStep(version(live), canaries, shadows, request));
+    for (const { live, trials } of this.chainOf(tenant.id, hook)) {
+      const [canaries, shadows] = (["canary", "shadow"] as const).map((mode) =>
+        trials.filter((t) => t.mode === mode).map((trial) => ({ trial, version: version(trial.asLive, trial.candidate.manifest.name) })),
+      );
+      steps.push(rolloutStep(version(live, live.manifest.name), canaries, shadows, request));
     }
     // After the plugins, on the path they left: what a stock connector does with the recording.
-    const stock = hook === "process_record_file_path" ? stockRecordStep(tenant, this.options.capabilities.records) : undefined;
+    const stock = hook === "process_record_file_path" ? stockRecordStep(tenant, local.capabilities.records) : undefined;
     if (stock) steps.push(stock);
     let released = false;
     const unlease = () => {
@@ -279,11 +389,7 @@ export class Registry {
   rollback(name: string, version?: string): { plugin: string; version: string; previous: string } {
     const f = this.folderServing(name);
     const { served, previous } = f.versions.rollback(name, version);
-    if (served !== f.good) {
-      this.retire(f.good);
-      f.good = served;
-      this.rebuildOrder();
-    }
+    if (served !== f.good) this.serveInstead(f, served);
     return { plugin: name, version: served.version, previous };
   }
 
@@ -295,19 +401,24 @@ export class Registry {
     if (!live) throw new RolloutRefusal(409, "no_live_plugin", `candidate ${name} is a candidate of ${of}, which is not loaded`);
     const promoted = asVersionOf(f.good!, live.good!);
     live.versions.promoted(promoted, this.options.config().keepVersions);
-    this.retire(live.good);
-    live.good = promoted;
-    f.trial = "promoted";
-    this.rebuildOrder();
+    this.stopTrial(f.dir, "promoted");
+    this.serveInstead(live, promoted);
     return { plugin: of, version: promoted.version };
   }
 
   /** The candidate stops running until its folder changes. */
   abort(name: string): { candidate: string; state: "aborted" } {
-    const f = this.candidateFolder(name);
-    f.trial = "aborted";
-    this.rebuildOrder();
+    this.stopTrial(this.candidateFolder(name).dir, "aborted");
     return { candidate: name, state: "aborted" };
+  }
+
+  /** A candidate folder stops running (here and in every lane) until its folder loads anew. */
+  stopTrial(dir: string, state: StoppedTrial["state"]): void {
+    const f = this.folders.get(dir);
+    if (!f?.good) return;
+    f.trial = state;
+    this.rebuildOrder();
+    this.options.lanes?.stopTrial({ dir, state });
   }
 
   /** Every candidate folder, whomever it serves (the admin's overview). */
@@ -325,14 +436,48 @@ export class Registry {
     ];
   }
 
-  /** Tenants or their config changed: new requests get sandboxes built with the new settings. */
+  /** What this process's shadow runs did, per candidate folder served now (a lane's heartbeat carries it). */
+  shadowTally(): ShadowTally[] {
+    return [...this.folders.values()].flatMap((f) => {
+      const counts = f.good && this.shadowCounts.get(f.good);
+      return counts ? [{ dir: f.dir, version: f.good!.version, counts: { ...counts } }] : [];
+    });
+  }
+
+  /** Tenants or their config changed: new requests get sandboxes built with the new settings (in every lane). */
   resetInstances(): void {
     for (const plugin of [...this.instances.keys()]) this.retire(plugin);
+    this.options.lanes?.reconfigure();
   }
 
   disposeAll(): void {
     for (const byTenant of this.instances.values()) for (const instance of byTenant.values()) this.dispose(instance);
     this.instances.clear();
+  }
+
+  private local(): LocalOptions {
+    if (this.options.lanes) throw new Error("this registry runs its chains in lanes: it has no sandboxes of its own");
+    return this.options;
+  }
+
+  /** The live plugins of the tenant's chain for the hook, each with its running candidates for the tenant. */
+  private chainOf(tenant: string, hook: HookName): { live: LoadedPlugin; trials: Trial[] }[] {
+    return this.servingTenant(tenant).flatMap((live) => {
+      const trials = (this.trials.get(live.manifest.name) ?? []).filter((t) => servesTenant(t.candidate.manifest, tenant));
+      return live.hooks.includes(hook) || trials.some((t) => t.asLive.hooks.includes(hook)) ? [{ live, trials }] : [];
+    });
+  }
+
+  /** A rollback or a promotion: the folder serves `plugin` (here, and in every lane) until it loads anew. */
+  private serveInstead(f: FolderState, plugin: LoadedPlugin): void {
+    this.retire(f.good);
+    f.good = plugin;
+    // other code than the one that failed: it runs again
+    this.faults.delete(plugin.manifest.name);
+    this.rebuildOrder();
+    this.options.lanes?.serve(f.dir, plugin.folder, plugin);
+    // a lane takes a served folder as a fresh load, which would set a stopped candidate running
+    if (f.trial !== "running") this.options.lanes?.stopTrial({ dir: f.dir, state: f.trial });
   }
 
   /** New requests stop getting this plugin's sandboxes; each is disposed once no request holds it. */
@@ -362,12 +507,13 @@ export class Registry {
   private candidateStatus(f: FolderState): CandidateStatus {
     const m = f.good!.manifest;
     const running = (this.trials.get(m.candidateOf!) ?? []).some((t) => t.candidate === f.good);
+    const lanes = this.options.lanes;
     return {
       of: m.candidateOf!,
       mode: m.mode!,
       ...(m.percent === undefined ? {} : { percent: m.percent }),
       state: f.trial === "running" && !running ? "waiting" : f.trial,
-      ...(m.mode === "shadow" ? { shadow: this.countsOf(f.good!) } : {}),
+      ...(m.mode === "shadow" ? { shadow: lanes ? lanes.shadowCounts(f.dir, f.good!.version) : this.countsOf(f.good!) } : {}),
     };
   }
 
@@ -390,7 +536,7 @@ export class Registry {
   }
 
   /** One version of a plugin on this request, in the sandbox `instance`; its outcome names the version. */
-  private versionRun(plugin: LoadedPlugin, instance: Instance, tenant: Tenant, hook: HookName, requestId: string): VersionRun {
+  private versionRun(plugin: LoadedPlugin, owner: string, instance: Instance, tenant: Tenant, hook: HookName, requestId: string): VersionRun {
     const name = JSON.stringify(plugin.manifest.name);
     return {
       plugin,
@@ -398,6 +544,8 @@ export class Registry {
       gate: instance,
       run: async (inputJson, overlay, data, deadline, logs) => {
         if (!plugin.hooks.includes(hook)) return { status: "skip", version: plugin.version };
+        const fault = this.faults.get(owner)?.get(tenant.id);
+        if (fault?.disabled) return { status: "error", error: fault.reason, version: plugin.version };
         this.touch(instance.sandbox);
         const meta: RunMeta = { hook, requestId };
         if (logs) this.runLogs.set(meta, logs);
@@ -415,14 +563,21 @@ export class Registry {
     };
   }
 
-  private instance(plugin: LoadedPlugin, tenant: Tenant): Instance {
+  private instance(plugin: LoadedPlugin, owner: string, tenant: Tenant, local: LocalOptions): Instance {
     let byTenant = this.instances.get(plugin);
     if (!byTenant) this.instances.set(plugin, (byTenant = new Map()));
     let instance = byTenant.get(tenant.id);
     if (!instance) {
       const overrides = tenant.config[plugin.manifest.name] ?? {};
       const limits = grantedLimits(plugin.manifest, this.options.config(), tenant.id);
-      instance = { sandbox: this.createSandbox(plugin, tenant, limits.memoryMb), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)), limits, leases: 0, replaced: false, shadows: 0 };
+      instance = {
+        sandbox: this.createSandbox(plugin, owner, tenant, limits.memoryMb, local),
+        configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)),
+        limits,
+        leases: 0,
+        replaced: false,
+        shadows: 0,
+      };
       byTenant.set(tenant.id, instance);
     }
     return instance;
@@ -432,24 +587,25 @@ export class Registry {
   private touch(sandbox: Sandbox): void {
     this.recent.delete(sandbox);
     this.recent.add(sandbox);
-    if (this.recent.size <= this.options.maxSandboxes) return;
+    const max = this.local().maxSandboxes;
+    if (this.recent.size <= max) return;
     for (const old of this.recent) {
-      if (this.recent.size <= this.options.maxSandboxes) break;
+      if (this.recent.size <= max) break;
       if (old === sandbox || !old.idle) continue;
       old.unload();
       this.recent.delete(old);
     }
   }
 
-  private createSandbox(plugin: LoadedPlugin, tenant: Tenant, memoryMb: number): Sandbox {
+  private createSandbox(plugin: LoadedPlugin, owner: string, tenant: Tenant, memoryMb: number, local: LocalOptions): Sandbox {
     const m = plugin.manifest;
     const granted: Record<string, Capability> = {};
-    if (m.records) granted.records = this.options.capabilities.records;
-    if (m.allowHosts.length) granted.http = this.options.capabilities.http;
-    if (m.store) granted.store = this.options.capabilities.store;
+    if (m.records) granted.records = local.capabilities.records;
+    if (m.allowHosts.length) granted.http = local.capabilities.http;
+    if (m.store) granted.store = local.capabilities.store;
     const log = this.options.logger.child({ tenant: tenant.id, plugin: m.name, version: plugin.version });
-    const limiter = this.options.pluginLog;
-    return new Sandbox(plugin.code, {
+    const limiter = local.pluginLog;
+    const sandbox: Sandbox = new Sandbox(plugin.code, {
       tenant: tenant.id,
       memoryMb,
       loadTimeoutMs: LOAD_TIMEOUT_MS,
@@ -468,7 +624,13 @@ export class Registry {
         if (lines && lines.length < MAX_RUN_LOG_LINES) lines.push({ level, message, ...(fields === undefined ? {} : { fields }) });
         if (!limiter || limiter.allow(tenant.id, m.name)) log.log(level, message, { source: "plugin", hook: run?.hook, requestId: run?.requestId, fields });
       },
+      onDisabled: (reason) => {
+        // only a sandbox of the version served now: a retired version's fault is history
+        if (this.instances.get(plugin)?.get(tenant.id)?.sandbox === sandbox) this.recordFault(owner, tenant.id, reason, true);
+        local.onFault?.(owner, tenant.id, reason);
+      },
     });
+    return sandbox;
   }
 }
 

@@ -70,6 +70,42 @@ class Ring<T> {
   }
 }
 
+export interface RunsFilter {
+  plugin?: string;
+  hook?: string;
+  limit?: number;
+}
+
+/** Reads of the recent runs: this process's rings, or the lanes' (asked over IPC). */
+export interface RunsReader {
+  /** the tenant's runs, newest first, of one plugin and/or hook when given */
+  list(tenant: string, filter?: RunsFilter): Promise<RunRecord[]>;
+  shadowDifferences(tenant: string, limit?: number): Promise<ShadowDifference[]>;
+  /** runs, outcomes and latency per hook, for each tenant given whose runs can be read now */
+  hookStats(tenants: string[]): Promise<TenantsHookStats>;
+}
+
+export interface TenantsHookStats {
+  stats: Record<string, Record<string, HookStats>>;
+  /** tenants left out, and why (their lane died before it answered, or is restarting) */
+  unavailable: Record<string, string>;
+}
+
+/** A read as it crosses to a lane. */
+export type RunsQuery = { kind: "runs"; tenant: string; filter: RunsFilter } | { kind: "shadow"; tenant: string; limit?: number } | { kind: "stats"; tenants: string[] };
+
+/** Answers a read that crossed to this process. */
+export function readRuns(reader: RunsReader, query: RunsQuery): Promise<unknown> {
+  switch (query.kind) {
+    case "runs":
+      return reader.list(query.tenant, query.filter);
+    case "shadow":
+      return reader.shadowDifferences(query.tenant, query.limit);
+    case "stats":
+      return reader.hookStats(query.tenants);
+  }
+}
+
 export interface RunsSettings {
   recentRuns: number;
   redact: RedactRule[];
@@ -80,7 +116,7 @@ export interface RunsSettings {
  * bounded ring. Everything is redacted by the config's rules before it is stored. Reads are async so
  * that a process other than the one that ran the plugins can answer them.
  */
-export class RecentRuns {
+export class RecentRuns implements RunsReader {
   // Each run with its place in the order of recording: runs of one request may start in the same ms.
   private readonly runs = new Map<string, Ring<{ seq: number; run: RunRecord }>>();
   private seq = 0;
@@ -113,8 +149,11 @@ export class RecentRuns {
     ring.push({ ...difference, input: this.input(difference.input, rules), live: stored(difference.live, rules), candidateAnswer: stored(difference.candidateAnswer, rules) }, recentRuns);
   }
 
-  /** The tenant's runs, newest first, of one plugin and/or hook when given. */
-  async list(tenant: string, filter: { plugin?: string; hook?: string; limit?: number } = {}): Promise<RunRecord[]> {
+  async list(tenant: string, filter: RunsFilter = {}): Promise<RunRecord[]> {
+    return this.listNow(tenant, filter);
+  }
+
+  private listNow(tenant: string, filter: RunsFilter): RunRecord[] {
     const all: { seq: number; run: RunRecord }[] = [];
     for (const [key, ring] of this.runs) {
       const [t, plugin, hook] = key.split("\0");
@@ -130,10 +169,13 @@ export class RecentRuns {
     return limit === undefined ? all : all.slice(0, limit);
   }
 
-  /** Runs, outcomes and latency per hook over the tenant's rings. */
-  async hookStats(tenant: string): Promise<Record<string, HookStats>> {
+  async hookStats(tenants: string[]): Promise<TenantsHookStats> {
+    return { stats: Object.fromEntries(tenants.map((tenant) => [tenant, this.statsOf(tenant)])), unavailable: {} };
+  }
+
+  private statsOf(tenant: string): Record<string, HookStats> {
     const byHook = new Map<string, RunRecord[]>();
-    for (const run of await this.list(tenant)) byHook.set(run.hook, [...(byHook.get(run.hook) ?? []), run]);
+    for (const run of this.listNow(tenant, {})) byHook.set(run.hook, [...(byHook.get(run.hook) ?? []), run]);
     const stats: Record<string, HookStats> = {};
     for (const [hook, runs] of byHook) {
       const outcomes: Record<TraceStatus, number> = { ok: 0, skip: 0, cancel: 0, error: 0, timeout: 0, invalid: 0 };

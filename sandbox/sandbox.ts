@@ -26,6 +26,8 @@ export interface SandboxOptions {
   logLevels?: readonly LogLevel[];
   /** a token bucket for `ctx.log` lines inside the isolate; `onDropped` gets the count of lines it dropped */
   logLimit?: { perSecond: number; burst: number; onDropped(count: number): void };
+  /** told once, with the error text its runs answer from then on, when the sandbox disables itself */
+  onDisabled?(reason: string): void;
   /** receives the plugin's `ctx.log.*` lines */
   onLog(level: LogLevel, message: string, fields: Record<string, unknown> | undefined, run: RunMeta | undefined): void;
 }
@@ -521,9 +523,11 @@ export class Sandbox {
 
   /** Stops serving for good (until the plugin is reloaded), and frees the live isolate. */
   private disable(reason: string): void {
+    const first = this.disabled === undefined;
     this.disabled ??= `disabled: ${reason}; it runs again when the plugin is reloaded`;
     this.halted.fire(new IsolateLost(this.disabled));
     this.kill();
+    if (first) this.options.onDisabled?.(this.disabled);
   }
 
   /** Disposes `isolate` (the live one by default); the sandbox forgets it only if it is still the live one. */

@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { hostConfigSchema } from "../core/config.js";
 import { silentLogger } from "../core/log.js";
 import type { RunningHost } from "../core/front/server.js";
-import { fixture, pluginsDir, postHook, startHost } from "./support.js";
+import { fixture, pluginsDir, postHook, startHost, withTestLanes } from "./support.js";
 
 // /metrics names every plugin and the busiest tenants (metricsTenants). Who may read it depends on
 // the bind address (issue 11, item 14).
@@ -14,7 +14,7 @@ const ADMIN = "admin-secret";
 async function hostOn(bind: string, extra: Record<string, unknown>): Promise<{ host: RunningHost; url: string; close(): Promise<void> }> {
   const dir = pluginsDir();
   // metricsTenants: the tenant gets series of its own, so the metrics name it.
-  const config = hostConfigSchema.parse({ tenants: { "acme-corp": { token: "t" } }, metricsTenants: 1, ...extra });
+  const config = hostConfigSchema.parse(withTestLanes({ tenants: { "acme-corp": { token: "t" } }, metricsTenants: 1, ...extra }));
   const host = await startHost({ port: 0, host: bind, pluginsDir: dir, logLevel: "error", config }, silentLogger());
   const url = `http://127.0.0.1:${host.port}`;
   // A request, so that the metrics carry the tenant id.

@@ -1,6 +1,7 @@
 import type Koa from "koa";
 import { HttpError } from "./errors.js";
 import { isHookName } from "../hooks.js";
+import { LaneUnavailable } from "../lanes/dispatch.js";
 import { ID_PATTERN } from "../names.js";
 import type { Registry } from "../registry.js";
 import type { Tenant, Tenants } from "../tenants.js";
@@ -58,13 +59,13 @@ export function adminRoutes(deps: AdminDeps): Koa.Middleware {
       const tenant = reader(deps, safeDecode(runs[1]), authorization);
       const limit = optionalLimit(ctx.query.limit);
       if (runs[2] === "shadow") {
-        ctx.body = { differences: await deps.registry.runs.shadowDifferences(tenant.id, limit) };
+        ctx.body = { differences: await lanesAnswer(deps.registry.runs.shadowDifferences(tenant.id, limit)) };
         return;
       }
       const plugin = single(ctx.query.plugin, "plugin");
       const hook = single(ctx.query.hook, "hook");
       if (hook !== undefined && !isHookName(hook)) throw new HttpError(404, "unknown_hook", `unknown hook "${hook}"`);
-      ctx.body = { runs: await deps.registry.runs.list(tenant.id, { plugin, hook, limit }) };
+      ctx.body = { runs: await lanesAnswer(deps.registry.runs.list(tenant.id, { plugin, hook, limit })) };
       return;
     }
     await next();
@@ -72,11 +73,25 @@ export function adminRoutes(deps: AdminDeps): Koa.Middleware {
 }
 
 async function overview(deps: AdminDeps) {
-  const tenants = [];
-  for (const id of deps.tenants().ids) {
-    tenants.push({ id, plugins: deps.registry.status(id, true).plugins, hooks: await deps.registry.runs.hookStats(id) });
-  }
+  const ids = deps.tenants().ids;
+  const { stats, unavailable } = await deps.registry.runs.hookStats(ids);
+  const tenants = ids.map((id) => ({
+    id,
+    plugins: deps.registry.status(id, true).plugins,
+    hooks: stats[id] ?? {},
+    ...(unavailable[id] === undefined ? {} : { runsUnavailable: unavailable[id] }),
+  }));
   return { tenants, candidates: deps.registry.candidates() };
+}
+
+/** A read of the recent runs; with lanes, one whose lane died or is restarting answers 503. */
+async function lanesAnswer<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (e) {
+    if (e instanceof LaneUnavailable) throw new HttpError(503, "lane_unavailable", e.message);
+    throw e;
+  }
 }
 
 function requireAdmin(deps: AdminDeps, authorization: string | undefined): void {

@@ -1,7 +1,6 @@
 import type { RequestListener, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
-import { availableParallelism } from "node:os";
 import { bindingProblems, ConfigError, isLoopback, readConfigFile, type HostConfig, type Settings } from "../config.js";
 import { isPluginFolder, listFolders, loadFolder, type FolderResult, type LoadedPlugin } from "../discovery.js";
 import { createApp } from "./http.js";
@@ -10,19 +9,21 @@ import { listen, type Listener } from "./listener.js";
 import { pluginLogLimiter, type Logger } from "../log.js";
 import { Metrics } from "./metrics.js";
 import { Readiness } from "./readiness.js";
-import { Registry, type HostCapabilities } from "../registry.js";
+import { Registry } from "../registry.js";
+import { createCapabilities } from "../host-capabilities.js";
+import { Lanes } from "../lanes/supervisor.js";
+import { createStoreBackend } from "../../capabilities/store.js";
 import { Tenants } from "../tenants.js";
 import { tokenFiles } from "../token-files.js";
 import { watchFile, watchPlugins } from "../watcher.js";
-import { createRecordsCapability } from "../../capabilities/records.js";
-import { createHttpCapability } from "../../capabilities/http.js";
-import { createStoreBackend, createStoreCapability, type StoreBackend } from "../../capabilities/store.js";
 
 export interface RunningHost {
   url: string;
   port: number;
   registry: Registry;
   metrics: Metrics;
+  /** the lane processes' ids: lane 0, lane 1, …, then the others (a replacement starting, the spare, lanes finishing); none with `lanes: 0` */
+  lanePids(): number[];
   /** resolves once every reload scheduled so far has been applied (tests, tools) */
   settled(): Promise<void>;
   /** stop accepting, let requests in flight finish (at most `graceMs`), free every sandbox */
@@ -48,14 +49,27 @@ export async function startHost(settings: Settings, logger: Logger, listener?: L
 async function serveOn(server: Server, settings: Settings, logger: Logger): Promise<{ handle: RequestListener; running: RunningHost }> {
   let config: HostConfig = settings.config;
   let tenants = new Tenants(config);
-  const { capabilities, store } = createCapabilities(process.env, () => config);
-  const pluginLog = pluginLogLimiter();
-  const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog });
+  // With lanes the sandboxes and the capabilities they use live in the lanes; the front keeps the
+  // plugin versions and status. `lanes: 0` runs everything here.
+  const lanes = config.lanes > 0 ? new Lanes({ count: config.lanes, config: () => config, logger }) : undefined;
+  const local = lanes ? undefined : { ...createCapabilities(process.env, () => config), pluginLog: pluginLogLimiter() };
+  const registry = lanes
+    ? new Registry({ config: () => config, logger, lanes })
+    : new Registry({ config: () => config, capabilities: local!.capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: local!.pluginLog });
+  // The lanes start while the plugins load; a lane that cannot start stops the host's start below.
+  const lanesFailed = lanes?.start(registry).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  // With lanes a plugin's modules are tried in a lane too: a module V8 cannot survive costs a lane.
+  const limits = () => (lanes ? { ...loadLimits(config), probe: lanes.probe.bind(lanes) } : loadLimits(config));
   const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() }, { tenantSeries: () => config.metricsTenants });
   metrics.versionsFrom(() => registry.servedVersions());
-  const readiness = new Readiness(server, store);
+  // With lanes ctx.store lives in them: the front keeps a connection of its own only to tell /readyz whether Redis answers.
+  const readinessStore = local?.store ?? createStoreBackend(process.env, () => ({ entries: config.storeQuota.entries, bytes: config.storeQuota.mb * 1024 * 1024 }));
+  const readiness = new Readiness(server, readinessStore);
   const reportDrops = () => {
-    for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
+    for (const { tenant, plugin, dropped } of local?.pluginLog.takeDropped() ?? []) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
   };
   const dropReport = setInterval(reportDrops, 5000).unref();
 
@@ -75,8 +89,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       reportClamps(result.plugin);
     }
   };
-  for (const dir of await listFolders(settings.pluginsDir)) applyResult(await loadFolder(settings.pluginsDir, dir, loadLimits(config)), false);
-  readiness.pluginsLoaded();
+  for (const dir of await listFolders(settings.pluginsDir)) applyResult(await loadFolder(settings.pluginsDir, dir, limits()), false);
 
   // Reloads of one folder run one after another; a change during a reload schedules one more.
   const reloading = new Map<string, Promise<void>>();
@@ -87,7 +100,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
         registry.remove(dir);
         return;
       }
-      applyResult(await loadFolder(settings.pluginsDir, dir, loadLimits(config)), true);
+      applyResult(await loadFolder(settings.pluginsDir, dir, limits()), true);
     });
     const tracked = next.catch((e: unknown) => {
       logger.error("plugin reload crashed", { folder: dir, error: String(e) });
@@ -130,6 +143,9 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
   await pluginWatcher.ready;
   await configWatcher?.ready;
   await Promise.all([...tokenWatchers.values()].map((w) => w.ready));
+  const failed = await lanesFailed;
+  if (failed) throw failed;
+  readiness.pluginsLoaded();
 
   const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host), readiness });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
@@ -142,6 +158,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
     port,
     registry,
     metrics,
+    lanePids: () => lanes?.pids ?? [],
     async settled() {
       while (reloading.size) await Promise.all(reloading.values());
     },
@@ -156,21 +173,15 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       const force = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(force);
-      registry.disposeAll();
-      await store.close();
-      reportDrops();
+      if (lanes) {
+        await lanes.close();
+        await readinessStore.close();
+      } else {
+        registry.disposeAll();
+        await local!.store.close();
+        reportDrops();
+      }
     },
   };
   return { handle: app.callback(), running };
-}
-
-/** The capabilities a plugin may be granted, and the store backend behind ctx.store (the caller closes it). */
-export function createCapabilities(env: NodeJS.ProcessEnv, config: () => HostConfig): { capabilities: HostCapabilities; store: StoreBackend } {
-  const store = createStoreBackend(env, () => ({ entries: config().storeQuota.entries, bytes: config().storeQuota.mb * 1024 * 1024 }));
-  const capabilities: HostCapabilities = {
-    records: createRecordsCapability({ maxConcurrent: availableParallelism() }),
-    http: createHttpCapability(),
-    store: createStoreCapability(store),
-  };
-  return { capabilities, store };
 }
