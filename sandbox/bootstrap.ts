@@ -2,10 +2,11 @@
 // that holds the host's References: they live in this closure and never reach plugin code, which
 // sees plain sandbox-made functions (`defineHook`, `cancel`, `ctx.log.*`, capability methods).
 //
-// Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, limitsJson])`
-// (limits: see bootstrapLimits() in sandbox.ts). It returns the functions the host calls by
-// Reference: `register(hook, fn)`, `run(sync, hook, inputPieces, overlayPieces, ...pieces)` (input,
-// overlay and ctx JSON, cut in pieces; the plugin gets `{ ...input, ...overlay }`),
+// Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, limitsJson, fixedJson])`
+// (limits: see bootstrapLimits() in sandbox.ts; fixed: ctx's tenant, plugin and config JSON, or
+// null). It returns the functions the host calls by Reference: `register(hook, fn)`,
+// `run(sync, hook, inputPieces, overlayPieces, dataOnly, ...pieces)` (input, overlay and ctx JSON,
+// or with dataOnly ctx.data's JSON alone, cut in pieces; the plugin gets `{ ...input, ...overlay }`),
 // `answer(id, ...pieces)`, a capability call's answer, and for sync runs `poll()` and `late()`.
 //
 // A run is sync when the host calls it with applySync (in a lane process). It answers at once when
@@ -23,7 +24,7 @@
 // before plugin code runs, no method is looked up on a plugin-reachable object at call time, and
 // the options handed to isolated-vm have no prototype.
 export const BOOTSTRAP = String.raw`
-const logRef = $0, capRef = $1, grants = JSON.parse($2), limits = JSON.parse($3);
+const logRef = $0, capRef = $1, grants = JSON.parse($2), limits = JSON.parse($3), fixed = JSON.parse($4);
 // uncurry(f)(self, ...args) is f.call(self, ...args), with both call and f fixed now
 const uncurry = Function.prototype.bind.bind(Function.prototype.call);
 const slice = uncurry(String.prototype.slice), toText = String;
@@ -193,7 +194,7 @@ function register(hook, fn) {
 }
 // A sync run's answer once its result settles, and the promise of it (see the top of this file).
 let lateAnswer = null, lateRun = null;
-function run(sync, hook, inputPieces, overlayPieces, ...pieces) {
+function run(sync, hook, inputPieces, overlayPieces, dataOnly, ...pieces) {
   runs++;
   inFlight = 0;
   // answers to an earlier run's calls are never delivered: forget those calls
@@ -201,7 +202,7 @@ function run(sync, hook, inputPieces, overlayPieces, ...pieces) {
   inline = sync;
   lateAnswer = null;
   lateRun = null;
-  const answer = start(hook, inputPieces, overlayPieces, pieces);
+  const answer = start(hook, inputPieces, overlayPieces, dataOnly, pieces);
   if (typeof answer === "string") {
     const out = ended(answer);
     return sync ? out : new PromiseType((resolve) => resolve(out));
@@ -233,12 +234,14 @@ function late() {
 }
 // The answer as a string when the plugin's result is there at once; else the promise of it.
 // Each JSON string arrives cut into pieces of under 1 KB (see pieces() in sandbox.ts).
-function start(hook, inputPieces, overlayPieces, pieces) {
+function start(hook, inputPieces, overlayPieces, dataOnly, pieces) {
   let result;
   try {
     const inputJson = joined(pieces, 0, inputPieces);
     const overlayJson = joined(pieces, inputPieces, inputPieces + overlayPieces);
-    const c = parse(joined(pieces, inputPieces + overlayPieces));
+    const last = parse(joined(pieces, inputPieces + overlayPieces));
+    // the config is parsed for every run: what a plugin changes in it never reaches the next run
+    const c = dataOnly ? { tenant: fixed.tenant, hook, plugin: fixed.plugin, config: parse(fixed.configJson), data: last } : last;
     // spread defines own properties: no setter a plugin put on Object.prototype is called
     const ctx = { tenant: c.tenant, hook: c.hook, plugin: c.plugin, config: c.config, data: c.data, log, ...capabilities };
     const input = overlayJson === "{}" ? parse(inputJson) : { ...parse(inputJson), ...parse(overlayJson) };

@@ -33,6 +33,12 @@ export interface SandboxOptions {
    * call parks the calling thread, which is then the process's main thread.
    */
   sync?: boolean;
+  /**
+   * The plugin's config for this tenant, as JSON. Given, `ctx`'s fixed part (tenant, plugin,
+   * config) enters the isolate once, when it is built, and runs send only `dataJson`; each run
+   * still gets its own copy of the config.
+   */
+  configJson?: string;
   /** receives the plugin's `ctx.log.*` lines */
   onLog(level: LogLevel, message: string, fields: Record<string, unknown> | undefined, run: RunMeta | undefined): void;
 }
@@ -46,18 +52,30 @@ export interface RunMeta {
   requestId?: string;
 }
 
-export interface RunRequest {
+interface RunRequestBase {
   hook: string;
   /** the connector's input, already JSON: the same string for every plugin of a chain */
   inputJson: string;
   /** keys laid over the input for this plugin (what earlier plugins decided), already JSON */
   overlayJson: string;
-  /** tenant, hook, plugin, config, data for `ctx`, already JSON */
-  ctxJson: string;
   /** epoch ms by which the run must settle, queueing included */
   deadline: number;
   meta: RunMeta;
 }
+
+export type RunRequest = RunRequestBase &
+  (
+    | {
+        /** tenant, hook, plugin, config, data for `ctx`, already JSON */
+        ctxJson: string;
+        dataJson?: undefined;
+      }
+    | {
+        /** `ctx.data`, already JSON: the rest of `ctx` was given once (SandboxOptions.configJson) */
+        dataJson: string;
+        ctxJson?: undefined;
+      }
+  );
 
 export type RunOutcome =
   | { status: "ok"; value: unknown }
@@ -112,7 +130,7 @@ const HEAP_CHECK_EVERY = 8;
 interface Live {
   isolate: ivm.Isolate;
   /** the answer's promise when called async; with applySync the answer, or null while the plugin awaits the host */
-  run: ivm.Reference<(sync: boolean, hook: string, inputPieces: number, overlayPieces: number, ...pieces: string[]) => Promise<string> | string | null>;
+  run: ivm.Reference<(sync: boolean, hook: string, inputPieces: number, overlayPieces: number, dataOnly: boolean, ...pieces: string[]) => Promise<string> | string | null>;
   /** after a sync run answered null: its answer if it settled in that call's microtasks, else null */
   poll: ivm.Reference<() => string | null>;
   /** after poll() answered null: the promise of the run's answer */
@@ -268,6 +286,9 @@ export class Sandbox {
 
   run(request: RunRequest): Promise<RunOutcome> {
     if (this.disposed) return Promise.resolve({ status: "error", error: "sandbox disposed" });
+    if (request.dataJson !== undefined && this.options.configJson === undefined) {
+      return Promise.resolve({ status: "error", error: "a run with dataJson needs a sandbox built with configJson" });
+    }
     if (this.queued >= MAX_QUEUED) {
       return Promise.resolve({ status: "error", error: `more than ${MAX_QUEUED} calls waiting for this plugin` });
     }
@@ -417,11 +438,12 @@ export class Sandbox {
     }
   }
 
-  /** The run's arguments after the hook: the piece counts of input and overlay, then input, overlay and ctx in pieces. */
-  private pieces(request: RunRequest): [number, number, ...string[]] {
+  /** The run's arguments after the hook: the piece counts of input and overlay, whether ctx comes as data alone, then input, overlay and ctx (or data) in pieces. */
+  private pieces(request: RunRequest): [number, number, boolean, ...string[]] {
     const input = inputPieces(request.inputJson);
     const overlay = pieces(request.overlayJson);
-    return [input.length, overlay.length, ...input, ...overlay, ...pieces(request.ctxJson)];
+    const dataOnly = request.dataJson !== undefined;
+    return [input.length, overlay.length, dataOnly, ...input, ...overlay, ...pieces(dataOnly ? request.dataJson : request.ctxJson)];
   }
 
   private outcome(answer: unknown, live: Live): RunOutcome {
@@ -520,7 +542,8 @@ export class Sandbox {
     });
     const grants: Record<string, string[]> = {};
     for (const [name, capability] of Object.entries(this.options.capabilities)) grants[name] = Object.keys(capability);
-    const fns = await context.evalClosure(BOOTSTRAP, [logRef, capRef, JSON.stringify(grants), JSON.stringify(this.bootstrapLimits())], {
+    const fixed = this.options.configJson === undefined ? null : { tenant: this.options.tenant, plugin: this.code.name, configJson: this.options.configJson };
+    const fns = await context.evalClosure(BOOTSTRAP, [logRef, capRef, JSON.stringify(grants), JSON.stringify(this.bootstrapLimits()), JSON.stringify(fixed)], {
       result: { reference: true },
     });
     const register = (await fns.get(0, { reference: true })) as ivm.Reference<(hook: string, fn: unknown) => void>;
