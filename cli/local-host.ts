@@ -10,7 +10,7 @@ import { loadLimits } from "../core/limits.js";
 import type { HookName } from "../core/hooks.js";
 import type { Logger } from "../core/log.js";
 import { Registry } from "../core/registry.js";
-import { createCapabilities } from "../core/front/server.js";
+import { createCapabilities } from "../core/host-capabilities.js";
 import { Tenants, type Tenant } from "../core/tenants.js";
 import { InputError, UsageError } from "./usage.js";
 

@@ -101,3 +101,12 @@ export async function runChain(hook: HookName, input: Data, steps: ChainStep[], 
 export function traceHeader(trace: TraceEntry[]): string {
   return trace.map((t) => `${t.plugin};status=${t.status};ms=${t.ms}`).join(",");
 }
+
+/**
+ * What a chain answers when it could not run to its end (its lane died under it): the hook's
+ * default, as with no plugin, and an `error` entry for each plugin of the chain.
+ */
+export function defaultAnswer(hook: HookName, input: Data, plugins: string[], error: string, ms: number): ChainResult {
+  const rule = rules[hook];
+  return { data: rule.finalize(rule.initial(input)), trace: plugins.map((plugin) => ({ plugin, status: "error", ms, error })), cancelled: false, warnings: [] };
+}

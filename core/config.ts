@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { connectorVersionSchema, DEFAULT_CONNECTOR_VERSION } from "./connector-version.js";
 import { HOOK_NAMES, RECORD_CHAIN_BUDGET_MS, type HookName } from "./hooks.js";
@@ -47,6 +48,9 @@ export const hostConfigSchema = z.strictObject({
   bodyLimitKb: z.int().min(1).max(64 * 1024).default(1024),
   // A used sandbox costs about 1–2 MB of host memory (PERF-NOTES); 1000 of them stay well inside 2 GiB.
   maxSandboxes: z.int().min(1).max(100_000).default(1000),
+  // Lane processes that run the sandboxes, tenants sharded over them (README "Lanes"); 0 runs them
+  // in the host's own process. Read at start: a reload that changes it takes effect at the next start.
+  lanes: z.int().min(0).max(256).default(availableParallelism()),
   // Each tenant's share of ctx.store, all its plugins together; past it, that tenant's own oldest entries go.
   storeQuota: z
     .strictObject({ entries: z.int().min(1).max(10_000_000).default(10_000), mb: z.int().min(1).max(64 * 1024).default(16) })

@@ -1,7 +1,8 @@
-import type { ChainStep } from "./chain.js";
+import { runChain, type ChainOptions, type ChainResult, type ChainStep } from "./chain.js";
 import type { SourceProblem } from "./compile.js";
 import type { HostConfig } from "./config.js";
 import { LOAD_TIMEOUT_MS, sortByPriority, type FolderResult, type LoadedPlugin } from "./discovery.js";
+import type { ChainRequest, LaneDispatch } from "./lanes/dispatch.js";
 import type { HookName } from "./hooks.js";
 import { grantedLimits, type Clamp, type GrantedLimits } from "./limits.js";
 import type { Logger, PluginLogLimiter } from "./log.js";
@@ -17,15 +18,29 @@ export interface HostCapabilities {
   store: Capability;
 }
 
-export interface RegistryOptions {
+interface CommonOptions {
   config: () => HostConfig;
-  capabilities: HostCapabilities;
   logger: Logger;
+}
+
+/** The sandboxes live in this process (`lanes: 0`, a lane, the CLI). */
+export interface LocalOptions extends CommonOptions {
+  capabilities: HostCapabilities;
   /** most sandboxes alive at once; past it the least recently used idle one is unloaded */
   maxSandboxes: number;
   /** rate-limits plugins' `ctx.log` lines per tenant × plugin; without it every line is written */
   pluginLog?: PluginLogLimiter;
+  /** a sandbox disabled itself: V8 failed fatally in it, or did not stop (a lane then asks to be replaced) */
+  onFault?(plugin: string, tenant: string, reason: string): void;
+  lanes?: undefined;
 }
+
+/** The sandboxes live in lane processes: this registry is the front's (status, versions), and the chains cross to the lanes. */
+export interface LanedOptions extends CommonOptions {
+  lanes: LaneDispatch;
+}
+
+export type RegistryOptions = LocalOptions | LanedOptions;
 
 /** One plugin folder as the host sees it: the version it serves, and what is wrong with the folder now. */
 interface FolderState {
@@ -50,6 +65,18 @@ export interface PluginStatus {
   loadedAt?: string;
   /** what plugin.json asks for above this tenant's ceilings, and what it got */
   clamped?: Clamp[];
+  /** why it is disabled for this tenant (V8 failed fatally in it) until it is reloaded */
+  disabled?: string;
+  /** the last time a lane died while it ran for this tenant, and how */
+  fault?: { at: string; reason: string };
+}
+
+/** What went wrong with one plugin for one tenant, kept until the plugin is reloaded. */
+interface Fault {
+  at: Date;
+  reason: string;
+  /** a disabling fault: the plugin answers `reason` as its error for this tenant */
+  disabled: boolean;
 }
 
 /** A tenant's view of the plugins folder. */
@@ -86,6 +113,8 @@ export class Registry {
   private readonly instances = new Map<LoadedPlugin, Map<string, Instance>>();
   /** alive sandboxes, least recently used first (a Set keeps insertion order) */
   private readonly recent = new Set<Sandbox>();
+  /** plugin name → tenant → its last fault */
+  private readonly faults = new Map<string, Map<string, Fault>>();
 
   constructor(private readonly options: RegistryOptions) {}
 
@@ -99,11 +128,12 @@ export class Registry {
   }
 
   get sandboxesAlive(): number {
-    return this.recent.size;
+    return this.options.lanes ? this.options.lanes.sandboxesAlive : this.recent.size;
   }
 
-  /** Memory held by the alive sandboxes' isolates, summed. */
+  /** Memory held by the alive sandboxes' isolates, summed (over the lanes, as of their last heartbeat). */
   sandboxMemory(): MemoryReading {
+    if (this.options.lanes) return this.options.lanes.sandboxMemory();
     const total = { heapBytes: 0, externalBytes: 0 };
     for (const sandbox of this.recent) {
       const m = sandbox.memory();
@@ -123,6 +153,9 @@ export class Registry {
       state.good = result.plugin;
       state.problem = undefined;
       state.problemTenants = undefined;
+      // a new version starts with a clean slate: a disabled plugin runs again once it is reloaded
+      this.faults.delete(result.plugin.manifest.name);
+      this.options.lanes?.serve(result.dir, result.folder, result.plugin);
     } else {
       state.problem = result.problem ?? { file: "plugin.json", message: `name "${result.plugin!.manifest.name}" is already used by folder ${clash!.dir}` };
       state.problemTenants = result.plugin?.manifest.tenants ?? result.tenants;
@@ -138,6 +171,29 @@ export class Registry {
     this.folders.delete(dir);
     this.retire(state.good);
     this.rebuildOrder();
+    this.options.lanes?.remove(dir);
+  }
+
+  /** The folders served now, as a lane is given them when it starts. */
+  get served(): FolderResult[] {
+    return [...this.folders.values()].flatMap((f) => (f.good ? [{ dir: f.dir, folder: f.good.folder, plugin: f.good }] : []));
+  }
+
+  /** Faults that disable a plugin for a tenant, as a lane is given them when it starts. */
+  get disabledRuns(): { plugin: string; tenant: string; reason: string }[] {
+    return [...this.faults].flatMap(([plugin, byTenant]) => [...byTenant].filter(([, f]) => f.disabled).map(([tenant, f]) => ({ plugin, tenant, reason: f.reason })));
+  }
+
+  /**
+   * Records what went wrong with a plugin for a tenant, for status; a disabling fault also makes
+   * every later run of it for that tenant fail with `reason` (in every lane) until it is reloaded.
+   */
+  recordFault(plugin: string, tenant: string, reason: string, disabled: boolean): void {
+    let byTenant = this.faults.get(plugin);
+    if (!byTenant) this.faults.set(plugin, (byTenant = new Map()));
+    if (byTenant.get(tenant)?.disabled && !disabled) return;
+    byTenant.set(tenant, { at: new Date(), reason, disabled });
+    if (disabled) this.options.lanes?.disable(plugin, tenant, reason);
   }
 
   get folderNames(): string[] {
@@ -174,21 +230,51 @@ export class Registry {
         ...(f.problem ? { error: f.problem } : {}),
         ...(f.good ? { loadedAt: f.good.loadedAt.toISOString(), enabled: m!.enabled } : {}),
         ...(clamped.length ? { clamped } : {}),
+        ...(m ? this.faultStatus(m.name, tenant) : {}),
       });
     }
     return { plugins, unattributedBroken };
   }
 
+  private faultStatus(plugin: string, tenant: string): Pick<PluginStatus, "disabled" | "fault"> {
+    const fault = this.faults.get(plugin)?.get(tenant);
+    if (!fault) return {};
+    return fault.disabled ? { disabled: fault.reason } : { fault: { at: fault.at.toISOString(), reason: fault.reason } };
+  }
+
+  /**
+   * Runs a hook's chain for a tenant: here, or in the tenant's lane (one crossing: the lane runs
+   * the same fold on its sandboxes). A chain with nothing to run is answered here.
+   */
+  async run(tenant: Tenant, hook: HookName, input: Record<string, unknown>, requestId: string, options: ChainOptions): Promise<ChainResult> {
+    const lanes = this.options.lanes;
+    if (lanes) {
+      const plugins = this.servingTenant(tenant.id).flatMap((p) => (p.hooks.includes(hook) ? [p.manifest.name] : []));
+      const stock = hook === "process_record_file_path" && tenant.convertRecords && tenant.recordsDir !== undefined;
+      if (plugins.length || stock) return lanes.run({ tenant: tenant.id, hook, input, requestId, ...options }, plugins);
+      return runChain(hook, input, [], options);
+    }
+    const lease = this.acquire(tenant, hook, requestId);
+    try {
+      return await runChain(hook, input, lease.steps, options);
+    } finally {
+      lease.release();
+    }
+  }
+
   /** The chain of one request: every plugin serving the tenant that implements the hook, held until release(); the stock conversion last. */
   acquire(tenant: Tenant, hook: HookName, requestId: string): Lease {
     const chain = this.servingTenant(tenant.id).filter((p) => p.hooks.includes(hook));
-    const held = chain.map((plugin) => this.instance(plugin, tenant));
+    const local = this.local();
+    const held = chain.map((plugin) => this.instance(plugin, tenant, local));
     for (const instance of held) instance.leases++;
     // Serialized once, for every plugin of the chain; each step adds only its small overlay.
     let inputJson: string | undefined;
     const steps = chain.map((plugin, i): ChainStep => {
       const name = JSON.stringify(plugin.manifest.name);
       const instance = held[i];
+      const fault = this.faults.get(plugin.manifest.name)?.get(tenant.id);
+      if (fault?.disabled) return { plugin: plugin.manifest.name, timeoutMs: instance.limits.timeouts[hook], run: () => Promise.resolve({ status: "error", error: fault.reason }) };
       return {
         plugin: plugin.manifest.name,
         timeoutMs: instance.limits.timeouts[hook],
@@ -207,7 +293,7 @@ export class Registry {
       };
     });
     // After the plugins, on the path they left: what a stock connector does with the recording.
-    const stock = hook === "process_record_file_path" ? stockRecordStep(tenant, this.options.capabilities.records) : undefined;
+    const stock = hook === "process_record_file_path" ? stockRecordStep(tenant, local.capabilities.records) : undefined;
     if (stock) steps.push(stock);
     let released = false;
     return {
@@ -223,9 +309,15 @@ export class Registry {
     };
   }
 
-  /** Tenants or their config changed: new requests get sandboxes built with the new settings. */
+  /** Tenants or their config changed: new requests get sandboxes built with the new settings (in every lane). */
   resetInstances(): void {
     for (const plugin of [...this.instances.keys()]) this.retire(plugin);
+    this.options.lanes?.reconfigure();
+  }
+
+  private local(): LocalOptions {
+    if (this.options.lanes) throw new Error("this registry runs its chains in lanes: it has no sandboxes of its own");
+    return this.options;
   }
 
   disposeAll(): void {
@@ -252,14 +344,14 @@ export class Registry {
     this.plugins = sortByPriority([...this.folders.values()].flatMap((f) => (f.good ? [f.good] : [])));
   }
 
-  private instance(plugin: LoadedPlugin, tenant: Tenant): Instance {
+  private instance(plugin: LoadedPlugin, tenant: Tenant, local: LocalOptions): Instance {
     let byTenant = this.instances.get(plugin);
     if (!byTenant) this.instances.set(plugin, (byTenant = new Map()));
     let instance = byTenant.get(tenant.id);
     if (!instance) {
       const overrides = tenant.config[plugin.manifest.name] ?? {};
       const limits = grantedLimits(plugin.manifest, this.options.config(), tenant.id);
-      instance = { sandbox: this.createSandbox(plugin, tenant, limits.memoryMb), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)), limits, leases: 0, replaced: false };
+      instance = { sandbox: this.createSandbox(plugin, tenant, limits.memoryMb, local), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)), limits, leases: 0, replaced: false };
       byTenant.set(tenant.id, instance);
     }
     return instance;
@@ -269,24 +361,25 @@ export class Registry {
   private touch(sandbox: Sandbox): void {
     this.recent.delete(sandbox);
     this.recent.add(sandbox);
-    if (this.recent.size <= this.options.maxSandboxes) return;
+    const max = this.local().maxSandboxes;
+    if (this.recent.size <= max) return;
     for (const old of this.recent) {
-      if (this.recent.size <= this.options.maxSandboxes) break;
+      if (this.recent.size <= max) break;
       if (old === sandbox || !old.idle) continue;
       old.unload();
       this.recent.delete(old);
     }
   }
 
-  private createSandbox(plugin: LoadedPlugin, tenant: Tenant, memoryMb: number): Sandbox {
+  private createSandbox(plugin: LoadedPlugin, tenant: Tenant, memoryMb: number, local: LocalOptions): Sandbox {
     const m = plugin.manifest;
     const granted: Record<string, Capability> = {};
-    if (m.records) granted.records = this.options.capabilities.records;
-    if (m.allowHosts.length) granted.http = this.options.capabilities.http;
-    if (m.store) granted.store = this.options.capabilities.store;
+    if (m.records) granted.records = local.capabilities.records;
+    if (m.allowHosts.length) granted.http = local.capabilities.http;
+    if (m.store) granted.store = local.capabilities.store;
     const log = this.options.logger.child({ tenant: tenant.id, plugin: m.name });
-    const limiter = this.options.pluginLog;
-    return new Sandbox(plugin.code, {
+    const limiter = local.pluginLog;
+    const sandbox: Sandbox = new Sandbox(plugin.code, {
       tenant: tenant.id,
       memoryMb,
       loadTimeoutMs: LOAD_TIMEOUT_MS,
@@ -303,7 +396,13 @@ export class Registry {
       onLog: (level, message, fields, run) => {
         if (!limiter || limiter.allow(tenant.id, m.name)) log.log(level, message, { source: "plugin", hook: run?.hook, requestId: run?.requestId, fields });
       },
+      onDisabled: (reason) => {
+        // only a sandbox of the version served now: a retired version's fault is history
+        if (this.instances.get(plugin)?.get(tenant.id)?.sandbox === sandbox) this.recordFault(m.name, tenant.id, reason, true);
+        local.onFault?.(m.name, tenant.id, reason);
+      },
     });
+    return sandbox;
   }
 }
 

@@ -4,7 +4,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
-import { keepingLogger, pluginsDir, postHook, ROOT, startTestHost, type Answer, type LogLine, type TestHost } from "./support.js";
+import { keepingLogger, pluginsDir, postHook, ROOT, startTestHost, withTestLanes, type Answer, type LogLine, type TestHost } from "./support.js";
 
 /**
  * The real host as startTestHost runs it, but keeping what it logs: the error text of a failed
@@ -49,6 +49,8 @@ export interface ChildHost {
   pid: number;
   /** what the process wrote to stderr so far (it is also passed on to this process's stderr) */
   stderr(): string;
+  /** the log lines it wrote so far */
+  logs(): LogLine[];
   /** POST a hook call as `tenant` (`t` by default) */
   post(hook: string, body: unknown, tenant?: string): Promise<Answer>;
   /** GET `path`, its JSON body */
@@ -65,7 +67,7 @@ const TSX = import.meta.resolve("tsx");
 export async function spawnHost(files: Record<string, string | object>, config: object = {}): Promise<ChildHost> {
   const dir = pluginsDir(files);
   const configFile = join(dir, ".hookhost.json");
-  writeFileSync(configFile, JSON.stringify({ tenants: { t: {} }, ...config }));
+  writeFileSync(configFile, JSON.stringify(withTestLanes({ tenants: { t: {} }, ...config })));
   const child = spawn(process.execPath, ["--no-node-snapshot", "--import", TSX, join(ROOT, "core", "main.ts")], {
     cwd: dir,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", HOOKHOST_PLUGINS: dir, HOOKHOST_CONFIG: configFile, LOG_LEVEL: "info" },
@@ -98,6 +100,7 @@ export async function spawnHost(files: Record<string, string | object>, config: 
     dir,
     pid: child.pid!,
     stderr: () => stderr,
+    logs: () => lines,
     post: (hook, body, tenant = "t") => postHook(base, tenant, hook, body),
     async get(path) {
       return (await fetch(`${base}${path}`)).json();

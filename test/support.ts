@@ -12,6 +12,22 @@ import { startHost, type RunningHost } from "../core/front/server.js";
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const FIXTURES = join(ROOT, "examples", "inputs");
 
+/**
+ * `npm test` runs the suite twice: with the default lanes, then with HOOKHOST_TEST_LANES=0 (the
+ * in-process mode). A test's own `lanes` wins.
+ */
+export const TEST_LANES = process.env.HOOKHOST_TEST_LANES === undefined ? undefined : Number(process.env.HOOKHOST_TEST_LANES);
+
+/** `config` (as hookhost.json gives it) with this pass's lanes, unless it names its own. */
+export function withTestLanes<T extends object>(config: T): T & { lanes?: number } {
+  return TEST_LANES === undefined || "lanes" in config ? config : { ...config, lanes: TEST_LANES };
+}
+
+/** Whether hosts started by this pass run their sandboxes in lanes (`config` as the test gives it). */
+export function lanesOn(config: { lanes?: number } = {}): boolean {
+  return (withTestLanes(config).lanes ?? 1) > 0;
+}
+
 /** The connector's recorded input for a hook (examples/inputs), a fresh copy each time. */
 export function fixture(hook: string): Record<string, any> {
   return JSON.parse(readFileSync(join(FIXTURES, `${hook}.input.json`), "utf8"));
@@ -46,7 +62,7 @@ export interface Answer {
 /** The real host on 127.0.0.1, port 0, against `dir`, with a config given as the JSON file would be. */
 export async function startTestHost(dir: string, config: unknown = undefined, configFile?: string, logger: Logger = silentLogger()): Promise<TestHost> {
   // No config: the one token-less tenant `default`, as without a config file (no records folder here).
-  const parsed = hostConfigSchema.parse(config ?? { tenants: { default: {} } });
+  const parsed = hostConfigSchema.parse(withTestLanes((config ?? { tenants: { default: {} } }) as object));
   const settings: Settings = { port: 0, host: "127.0.0.1", pluginsDir: dir, configFile, logLevel: "error", config: parsed };
   const host = await startHost(settings, logger);
   return {

@@ -1,7 +1,7 @@
 import Koa from "koa";
 import { randomUUID } from "node:crypto";
 import { callerWaitMs, CALLER_WAIT_HEADER, chainBudgetMs } from "../budget.js";
-import { runChain, traceHeader } from "../chain.js";
+import { traceHeader } from "../chain.js";
 import { cancelsRequests } from "../connector-version.js";
 import { HttpError } from "./errors.js";
 import { inputSchemas, isHookName } from "../hooks.js";
@@ -99,8 +99,7 @@ export function createApp(deps: AppDeps): Koa {
     }
     // The scripts get the input exactly as sent (unknown fields included), not zod's copy.
     const budgetMs = chainBudgetMs(hook, deps.config().budgets, callerWaitMs(ctx.get(CALLER_WAIT_HEADER) || undefined));
-    const lease = deps.registry.acquire(tenant, hook, ctx.state.requestId);
-    const result = await runChain(hook, body, lease.steps, { budgetMs, cancellation: cancelsRequests(tenant.connectorVersion) }).finally(lease.release);
+    const result = await deps.registry.run(tenant, hook, body, ctx.state.requestId, { budgetMs, cancellation: cancelsRequests(tenant.connectorVersion) });
     for (const t of result.trace) {
       deps.metrics.pluginRun(t.plugin, hook, t.status, t.ms / 1000);
       if (t.status !== "ok" && t.status !== "skip" && t.status !== "cancel") {

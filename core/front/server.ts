@@ -2,7 +2,6 @@ import type { RequestListener, Server } from "node:http";
 import { lstat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
-import { availableParallelism } from "node:os";
 import { bindingProblems, ConfigError, isLoopback, readConfigFile, type HostConfig, type Settings } from "../config.js";
 import { listFolders, loadFolder, type FolderResult, type LoadedPlugin } from "../discovery.js";
 import { createApp } from "./http.js";
@@ -10,18 +9,19 @@ import { clampsByTenants, loadLimits } from "../limits.js";
 import { listen, type Listener } from "./listener.js";
 import { pluginLogLimiter, type Logger } from "../log.js";
 import { Metrics } from "./metrics.js";
-import { Registry, type HostCapabilities } from "../registry.js";
+import { Registry } from "../registry.js";
+import { createCapabilities } from "../host-capabilities.js";
+import { Lanes } from "../lanes/supervisor.js";
 import { Tenants } from "../tenants.js";
 import { watchFile, watchPlugins } from "../watcher.js";
-import { createRecordsCapability } from "../../capabilities/records.js";
-import { createHttpCapability } from "../../capabilities/http.js";
-import { createStoreBackend, createStoreCapability, type StoreBackend } from "../../capabilities/store.js";
 
 export interface RunningHost {
   url: string;
   port: number;
   registry: Registry;
   metrics: Metrics;
+  /** the lane processes' ids: lane 0, lane 1, …, then the spare when there is one (none with `lanes: 0`) */
+  lanePids(): number[];
   /** resolves once every reload scheduled so far has been applied (tests, tools) */
   settled(): Promise<void>;
   /** stop accepting, let requests in flight finish (at most `graceMs`), free every sandbox */
@@ -47,12 +47,17 @@ export async function startHost(settings: Settings, logger: Logger, listener?: L
 async function serveOn(server: Server, settings: Settings, logger: Logger): Promise<{ handle: RequestListener; running: RunningHost }> {
   let config: HostConfig = settings.config;
   let tenants = new Tenants(config);
-  const { capabilities, store } = createCapabilities(process.env, () => config);
-  const pluginLog = pluginLogLimiter();
-  const registry = new Registry({ config: () => config, capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog });
+  // With lanes the sandboxes and the capabilities they use live in the lanes; the front keeps the
+  // plugin versions and status. `lanes: 0` runs everything here.
+  const lanes = config.lanes > 0 ? new Lanes({ count: config.lanes, config: () => config, logger }) : undefined;
+  const local = lanes ? undefined : { ...createCapabilities(process.env, () => config), pluginLog: pluginLogLimiter() };
+  const registry = lanes
+    ? new Registry({ config: () => config, logger, lanes })
+    : new Registry({ config: () => config, capabilities: local!.capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: local!.pluginLog });
+  const lanesUp = lanes?.start(registry);
   const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
   const reportDrops = () => {
-    for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
+    for (const { tenant, plugin, dropped } of local?.pluginLog.takeDropped() ?? []) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
   };
   const dropReport = setInterval(reportDrops, 5000).unref();
 
@@ -115,6 +120,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       }
     });
   await pluginWatcher.ready;
+  await lanesUp;
 
   const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host) });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));
@@ -127,6 +133,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
     port,
     registry,
     metrics,
+    lanePids: () => lanes?.pids ?? [],
     async settled() {
       while (reloading.size) await Promise.all(reloading.values());
     },
@@ -139,21 +146,13 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       const force = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(force);
-      registry.disposeAll();
-      await store.close();
-      reportDrops();
+      if (lanes) await lanes.close();
+      else {
+        registry.disposeAll();
+        await local!.store.close();
+        reportDrops();
+      }
     },
   };
   return { handle: app.callback(), running };
-}
-
-/** The capabilities a plugin may be granted, and the store backend behind ctx.store (the caller closes it). */
-export function createCapabilities(env: NodeJS.ProcessEnv, config: () => HostConfig): { capabilities: HostCapabilities; store: StoreBackend } {
-  const store = createStoreBackend(env, () => ({ entries: config().storeQuota.entries, bytes: config().storeQuota.mb * 1024 * 1024 }));
-  const capabilities: HostCapabilities = {
-    records: createRecordsCapability({ maxConcurrent: availableParallelism() }),
-    http: createHttpCapability(),
-    store: createStoreCapability(store),
-  };
-  return { capabilities, store };
 }

@@ -1,0 +1,128 @@
+// A lane: one process that runs the chains of a shard of tenants in its sandboxes, with the
+// capabilities they use, for the front (core/lanes/supervisor.ts). It holds no state the front
+// cannot give it again: a lane that dies is replaced by one started from the front's state.
+import { availableParallelism } from "node:os";
+import { Writable } from "node:stream";
+import winston from "winston";
+import type { HostConfig } from "../config.js";
+import { createCapabilities } from "../host-capabilities.js";
+import { pluginLogLimiter } from "../log.js";
+import { Registry } from "../registry.js";
+import { Tenants } from "../tenants.js";
+import { BEAT_MS, type FrontMessage, type LaneInit, type LaneMessage } from "./protocol.js";
+/** How often the plugin log lines dropped by the rate limit are reported. */
+const DROP_REPORT_MS = 5000;
+
+function send(message: LaneMessage, done?: () => void): void {
+  try {
+    process.send!(message, undefined, undefined, done);
+  } catch {
+    // a value that does not clone (a log field): the line goes out without its fields
+    if (message.type === "log") process.send!({ ...message, fields: {} }, undefined, undefined, done);
+  }
+}
+
+/** The lane's log lines are written by the front's logger, with the front's own. */
+const toFront = new Writable({
+  objectMode: true,
+  write(info: Record<string, unknown>, _encoding, next) {
+    const { level, message, ...fields } = info;
+    send({ type: "log", level: String(level), message: String(message), fields });
+    next();
+  },
+});
+
+type Running = ReturnType<typeof start>;
+
+function start(init: LaneInit) {
+  let config: HostConfig = init.config;
+  let tenants = new Tenants(config);
+  const logger = winston.createLogger({ level: init.logLevel, transports: [new winston.transports.Stream({ stream: toFront })] });
+  // One encoder per core for the whole host: each lane gets its share of the cores.
+  const { capabilities, store } = createCapabilities(process.env, () => config, Math.max(1, Math.round(availableParallelism() / init.lanes)));
+  const pluginLog = pluginLogLimiter();
+  const registry = new Registry({
+    config: () => config,
+    capabilities,
+    logger,
+    // maxSandboxes is the host's: each lane holds its share
+    maxSandboxes: Math.max(1, Math.ceil(config.maxSandboxes / init.lanes)),
+    pluginLog,
+    onFault: (plugin, tenant, reason) => send({ type: "fault", plugin, tenant, reason }),
+  });
+  for (const result of init.served) registry.apply(result);
+  for (const d of init.disabled) registry.recordFault(d.plugin, d.tenant, d.reason, true);
+  const reportDrops = () => {
+    for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
+  };
+  const beat = () => send({ type: "beat", alive: registry.sandboxesAlive, memory: registry.sandboxMemory() });
+  const beats = setInterval(beat, BEAT_MS);
+  const drops = setInterval(reportDrops, DROP_REPORT_MS);
+  beat();
+  let inFlight = 0;
+  let stopping = false;
+
+  const stop = async () => {
+    clearInterval(beats);
+    clearInterval(drops);
+    registry.disposeAll();
+    await store.close();
+    reportDrops();
+    // the last message flushed means every earlier one is too
+    await new Promise<void>((resolve) => send({ type: "beat", alive: 0, memory: { heapBytes: 0, externalBytes: 0 } }, resolve));
+    process.exit(0);
+  };
+
+  return {
+    handle(message: Exclude<FrontMessage, LaneInit>): void {
+      switch (message.type) {
+        case "run": {
+          const { id, tenant: tenantId, hook, input, requestId, budgetMs, cancellation } = message;
+          const tenant = tenants.get(tenantId);
+          if (!tenant) {
+            send({ type: "failed", id, error: `lane has no tenant ${tenantId}` });
+            return;
+          }
+          inFlight++;
+          registry
+            .run(tenant, hook, input, requestId, { budgetMs, cancellation })
+            .then(
+              (result) => send({ type: "result", id, result, alive: registry.sandboxesAlive }),
+              (e: unknown) => send({ type: "failed", id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+            )
+            .finally(() => {
+              if (--inFlight === 0 && stopping) void stop();
+            });
+          return;
+        }
+        case "serve":
+          registry.apply(message.result);
+          return;
+        case "remove":
+          registry.remove(message.dir);
+          return;
+        case "config":
+          config = message.config;
+          tenants = new Tenants(config);
+          registry.resetInstances();
+          return;
+        case "disable":
+          registry.recordFault(message.plugin, message.tenant, message.reason, true);
+          return;
+        case "stop":
+          stopping = true;
+          if (inFlight === 0) void stop();
+          return;
+      }
+    },
+  };
+}
+
+let running: Running | undefined;
+process.on("message", (message: FrontMessage) => {
+  if (message.type === "init") running ??= start(message);
+  else running?.handle(message);
+});
+// The front is gone (it exited, or was killed): nobody is left to answer.
+process.on("disconnect", () => process.exit(0));
+send({ type: "hello" });

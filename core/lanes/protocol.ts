@@ -1,0 +1,44 @@
+// The messages between the front and its lanes, over child_process IPC with 'advanced'
+// serialization (structured clone: objects and Dates cross as they are, no framing code). Measured
+// beside JSON IPC and a unix socket with length-prefixed JSON frames: README "Lanes".
+import type { ChainResult } from "../chain.js";
+import type { HostConfig } from "../config.js";
+import type { FolderResult } from "../discovery.js";
+import type { MemoryReading } from "../../sandbox/index.js";
+import type { ChainRequest } from "./dispatch.js";
+
+/** How often a lane tells the front it is alive (and what its sandboxes hold). */
+export const BEAT_MS = 100;
+
+/** What a lane is given when it starts: the whole state it serves, as the front has it now. */
+export interface LaneInit {
+  type: "init";
+  lane: number;
+  lanes: number;
+  config: HostConfig;
+  logLevel: string;
+  served: FolderResult[];
+  disabled: { plugin: string; tenant: string; reason: string }[];
+}
+
+export type FrontMessage =
+  | LaneInit
+  | ({ type: "run"; id: number } & ChainRequest)
+  | { type: "serve"; result: FolderResult }
+  | { type: "remove"; dir: string }
+  | { type: "config"; config: HostConfig }
+  | { type: "disable"; plugin: string; tenant: string; reason: string }
+  /** finish the chains in flight, free everything, exit */
+  | { type: "stop" };
+
+export type LaneMessage =
+  /** its message handler is listening: the front sends init */
+  | { type: "hello" }
+  /** the chain's result, and the lane's sandboxes alive after it */
+  | { type: "result"; id: number; result: ChainResult; alive: number }
+  | { type: "failed"; id: number; error: string }
+  | { type: "beat"; alive: number; memory: MemoryReading }
+  /** a winston record of the lane's logger, to be written by the front's */
+  | { type: "log"; level: string; message: string; fields: Record<string, unknown> }
+  /** a sandbox disabled itself: its thread may be stuck in V8 for good, so this lane must be replaced */
+  | { type: "fault"; plugin: string; tenant: string; reason: string };

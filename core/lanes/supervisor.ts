@@ -1,0 +1,400 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { defaultAnswer, type ChainResult } from "../chain.js";
+import type { HostConfig } from "../config.js";
+import type { LoadedPlugin } from "../discovery.js";
+import type { Logger } from "../log.js";
+import type { Registry } from "../registry.js";
+import type { MemoryReading } from "../../sandbox/index.js";
+import type { ChainRequest, LaneDispatch } from "./dispatch.js";
+import { BEAT_MS, type FrontMessage, type LaneMessage } from "./protocol.js";
+import { laneOf } from "./shard.js";
+
+/**
+ * A lane silent this long is killed and replaced. Far above BEAT_MS: on a loaded machine an event
+ * loop stalls for hundreds of ms now and then, and killing a healthy lane fails its requests.
+ * Exits (a kill, a crash) are seen at once; this catches a lane whose thread is stuck.
+ */
+const SILENT_MS = 1000;
+/** A lane asked to stop finishes its chains in flight; past this it is killed (no chain runs longer than 60 s). */
+const STOP_GRACE_MS = 65_000;
+/** At close, lanes get this long to free their sandboxes and exit; then they are killed. */
+const CLOSE_GRACE_MS = 3000;
+/** Deaths of one lane within this window count towards its restart backoff. */
+const BACKOFF_WINDOW_MS = 10_000;
+const BACKOFF_MAX_MS = 5000;
+/** The spare starts this long after the lanes: serving does not need it, and it would compete with their start for the CPU. */
+const SPARE_AFTER_MS = 3000;
+
+// From TypeScript source (tests, tsx) the lane runs through tsx; from the compiled dist/ as is.
+const FROM_SOURCE = import.meta.url.endsWith(".ts");
+const ENTRY = fileURLToPath(new URL(FROM_SOURCE ? "./lane.ts" : "./lane.js", import.meta.url));
+// isolated-vm needs --no-node-snapshot in every process that loads it.
+const EXEC_ARGV = FROM_SOURCE ? ["--no-node-snapshot", "--import", import.meta.resolve("tsx")] : ["--no-node-snapshot"];
+
+const NO_MEMORY: MemoryReading = { heapBytes: 0, externalBytes: 0 };
+
+interface Pending {
+  request: ChainRequest;
+  plugins: string[];
+  started: number;
+  resolve(result: ChainResult): void;
+  reject(error: Error): void;
+}
+
+/** One lane process. */
+class Lane {
+  readonly pending = new Map<number, Pending>();
+  /** the slot it serves; none while it is the spare */
+  slot: Slot | undefined;
+  /** its message handler is up */
+  hello = false;
+  /** given its state (it has a slot): requests go straight to it */
+  ready = false;
+  /** replaced: it finishes what it has and exits; it gets nothing new */
+  retiring = false;
+  lastBeat = Date.now();
+  alive = 0;
+  memory: MemoryReading = NO_MEMORY;
+  readonly exited: Promise<void>;
+
+  constructor(readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  send(message: FrontMessage): void {
+    // a lane that has just died: its exit answers whatever it held
+    if (this.child.connected) this.child.send(message);
+  }
+}
+
+/** One lane's place: the lane serving it now, requests waiting for it to start, and its recent deaths. */
+interface Slot {
+  index: number;
+  lane?: Lane;
+  waiting: { id: number; pending: Pending }[];
+  deaths: number[];
+  restart?: NodeJS.Timeout;
+  /** settles when the slot's first lane is ready, or has died before it was */
+  up: Promise<void>;
+  markUp(error?: Error): void;
+}
+
+export interface LanesOptions {
+  count: number;
+  config(): HostConfig;
+  logger: Logger;
+}
+
+/**
+ * The front's side of the lanes: spawns them, sends each request's chain to its tenant's lane in
+ * one message, tells every lane about plugin versions and config, watches their heartbeats, and
+ * replaces a lane that dies (answering its requests in flight with the hook's default at once).
+ * A spare lane waits, loaded, to take the place of the next one that dies: starting a lane from
+ * scratch takes over a second of CPU, and seconds on a loaded machine.
+ */
+export class Lanes implements LaneDispatch {
+  private readonly slots: Slot[];
+  private spare: Lane | undefined;
+  private readonly spareDeaths: number[] = [];
+  private spareRestart: NodeJS.Timeout | undefined;
+  private readonly retired = new Set<Lane>();
+  private registry: Registry | undefined;
+  private nextId = 0;
+  private closing = false;
+  /** every slot's first lane was ready */
+  private started = false;
+  private readonly watchdog: NodeJS.Timeout;
+
+  constructor(private readonly options: LanesOptions) {
+    this.slots = Array.from({ length: options.count }, (_, index) => {
+      let markUp!: (error?: Error) => void;
+      const up = new Promise<void>((resolve, reject) => (markUp = (error) => (error ? reject(error) : resolve())));
+      return { index, waiting: [], deaths: [], up, markUp };
+    });
+    this.watchdog = setInterval(() => this.checkBeats(), BEAT_MS);
+    this.watchdog.unref();
+  }
+
+  /**
+   * Spawns every lane, and the spare a little later; `registry` is the state a lane is given when it starts, and
+   * where faults are recorded. Resolves when every slot's lane is up.
+   */
+  async start(registry: Registry): Promise<void> {
+    this.registry = registry;
+    for (const slot of this.slots) this.assign(slot, this.spawn());
+    try {
+      await Promise.all(this.slots.map((s) => s.up));
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    this.started = true;
+    this.spareRestart = setTimeout(() => this.spawnSpare(), SPARE_AFTER_MS);
+  }
+
+  get pids(): number[] {
+    return [...this.lanes()].map((l) => l.pid);
+  }
+
+  get sandboxesAlive(): number {
+    let alive = 0;
+    for (const lane of this.lanes()) alive += lane.alive;
+    return alive;
+  }
+
+  sandboxMemory(): MemoryReading {
+    const total = { heapBytes: 0, externalBytes: 0 };
+    for (const lane of this.lanes()) {
+      total.heapBytes += lane.memory.heapBytes;
+      total.externalBytes += lane.memory.externalBytes;
+    }
+    return total;
+  }
+
+  run(request: ChainRequest, plugins: string[]): Promise<ChainResult> {
+    return new Promise<ChainResult>((resolve, reject) => {
+      const pending: Pending = { request, plugins, started: Date.now(), resolve, reject };
+      const slot = this.slots[laneOf(request.tenant, this.slots.length)];
+      const id = this.nextId++;
+      if (slot.lane?.ready) this.dispatch(slot.lane, id, pending);
+      else if (slot.lane && !this.closing) slot.waiting.push({ id, pending });
+      else resolve(defaultAnswer(request.hook, request.input, plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
+    });
+  }
+
+  serve(dir: string, folder: string, plugin: LoadedPlugin): void {
+    this.broadcast({ type: "serve", result: { dir, folder, plugin } });
+  }
+
+  remove(dir: string): void {
+    this.broadcast({ type: "remove", dir });
+  }
+
+  reconfigure(): void {
+    this.broadcast({ type: "config", config: this.options.config() });
+  }
+
+  disable(plugin: string, tenant: string, reason: string): void {
+    this.broadcast({ type: "disable", plugin, tenant, reason });
+  }
+
+  /** Stops every lane: each frees its sandboxes and exits; one that does not in time is killed. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.watchdog);
+    clearTimeout(this.spareRestart);
+    for (const slot of this.slots) {
+      clearTimeout(slot.restart);
+      for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, "the host is stopping", 0));
+      // a slot never up (its lane died at start) must not hold start() forever
+      slot.markUp();
+    }
+    const lanes = [...this.lanes()];
+    for (const lane of lanes) lane.send({ type: "stop" });
+    await Promise.all(
+      lanes.map(async (lane) => {
+        const timer = setTimeout(() => lane.child.kill("SIGKILL"), CLOSE_GRACE_MS);
+        await lane.exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  private *lanes(): Iterable<Lane> {
+    for (const slot of this.slots) if (slot.lane) yield slot.lane;
+    if (this.spare) yield this.spare;
+    yield* this.retired;
+  }
+
+  private broadcast(message: FrontMessage): void {
+    // a lane not ready yet gets the whole state when it is
+    for (const slot of this.slots) if (slot.lane?.ready) slot.lane.send(message);
+  }
+
+  private dispatch(lane: Lane, id: number, pending: Pending): void {
+    lane.pending.set(id, pending);
+    lane.send({ type: "run", id, ...pending.request });
+  }
+
+  private spawn(): Lane {
+    const child = fork(ENTRY, [], { serialization: "advanced", execArgv: EXEC_ARGV, stdio: ["ignore", "ignore", "pipe", "ipc"] });
+    const lane = new Lane(child);
+    // What a lane writes to stderr (V8 and isolated-vm write there) goes on, marked as the lane's.
+    createInterface({ input: child.stderr! }).on("line", (line) => process.stderr.write(`hookhost lane (pid ${lane.pid}): ${line}\n`));
+    child.on("message", (message: LaneMessage) => this.receive(lane, message));
+    child.on("error", (e) => this.options.logger.error("lane process error", { lane: lane.slot?.index, pid: lane.pid, error: e.message }));
+    child.once("exit", (code, signal) => this.exited(lane, signal ? `killed by ${signal}` : `exited with code ${code}`));
+    return lane;
+  }
+
+  private spawnSpare(): void {
+    this.spareRestart = undefined;
+    this.spare = this.spawn();
+  }
+
+  /** `lane` serves `slot` from now on; it is given the state once it is listening. */
+  private assign(slot: Slot, lane: Lane): void {
+    slot.lane = lane;
+    lane.slot = slot;
+    if (lane.hello) this.init(slot, lane);
+  }
+
+  private init(slot: Slot, lane: Lane): void {
+    const registry = this.registry!;
+    lane.send({ type: "init", lane: slot.index, lanes: this.slots.length, config: this.options.config(), logLevel: this.options.logger.level, served: registry.served, disabled: registry.disabledRuns });
+    lane.ready = true;
+    lane.lastBeat = Date.now();
+    for (const { id, pending } of slot.waiting.splice(0)) {
+      // the wait for the lane is part of the chain's time
+      pending.request = { ...pending.request, budgetMs: Math.max(0, pending.request.budgetMs - (Date.now() - pending.started)) };
+      this.dispatch(lane, id, pending);
+    }
+    slot.markUp();
+  }
+
+  private receive(lane: Lane, message: LaneMessage): void {
+    switch (message.type) {
+      case "hello":
+        lane.hello = true;
+        if (lane.slot) this.init(lane.slot, lane);
+        else this.options.logger.debug("spare lane ready", { pid: lane.pid });
+        return;
+      case "result": {
+        const pending = lane.pending.get(message.id);
+        if (!pending) return;
+        lane.pending.delete(message.id);
+        lane.alive = message.alive;
+        pending.resolve(message.result);
+        return;
+      }
+      case "failed": {
+        const pending = lane.pending.get(message.id);
+        if (!pending) return;
+        lane.pending.delete(message.id);
+        pending.reject(new Error(`lane ${lane.slot?.index}: ${message.error}`));
+        return;
+      }
+      case "beat":
+        lane.lastBeat = Date.now();
+        lane.alive = message.alive;
+        lane.memory = message.memory;
+        return;
+      case "log":
+        this.options.logger.log(message.level, message.message, message.fields);
+        return;
+      case "fault":
+        this.fault(lane, message.plugin, message.tenant, message.reason);
+        return;
+    }
+  }
+
+  /**
+   * A sandbox in `lane` disabled itself: V8 failed fatally in it, or did not stop. Its thread may
+   * never come back, and a process with such a thread cannot exit normally: the lane is replaced
+   * at once, and the old one finishes its chains in flight, then exits.
+   */
+  private fault(lane: Lane, plugin: string, tenant: string, reason: string): void {
+    this.registry!.recordFault(plugin, tenant, reason, true);
+    const slot = lane.slot;
+    if (lane.retiring || !slot || slot.lane !== lane) return;
+    this.options.logger.error("plugin failed fatally in a lane; the lane is replaced", { lane: slot.index, pid: lane.pid, plugin, tenant, reason });
+    lane.retiring = true;
+    this.retired.add(lane);
+    slot.lane = undefined;
+    lane.send({ type: "stop" });
+    const grace = setTimeout(() => lane.child.kill("SIGKILL"), STOP_GRACE_MS);
+    grace.unref();
+    void lane.exited.then(() => clearTimeout(grace));
+    this.restart(slot);
+  }
+
+  /** A lane's process ended: whatever it still held is answered with the hook's default now. */
+  private exited(lane: Lane, how: string): void {
+    this.retired.delete(lane);
+    const slot = lane.slot;
+    if (!slot) {
+      // the spare: another one, unless it keeps dying
+      if (this.spare !== lane || this.closing) return;
+      this.spare = undefined;
+      this.options.logger.error("spare lane died", { pid: lane.pid, how });
+      const delay = backoff(this.spareDeaths);
+      this.spareRestart = setTimeout(() => this.spawnSpare(), delay);
+      return;
+    }
+    // a lane that cannot start will not start the next time either: the host does not start
+    if (!this.started) {
+      slot.markUp(new Error(`lane ${slot.index} ${how} before it was ready`));
+      return;
+    }
+    const expected = this.closing || (lane.retiring && lane.pending.size === 0);
+    if (!expected) {
+      const inFlight = [...lane.pending.values()];
+      const suspects = [...new Set(inFlight.flatMap((p) => p.plugins.map((plugin) => JSON.stringify([plugin, p.request.tenant]))))].map((s) => JSON.parse(s) as [string, string]);
+      const reason = `lane ${slot.index} died (${how}) while running it`;
+      for (const [plugin, tenant] of suspects) this.registry!.recordFault(plugin, tenant, reason, false);
+      this.options.logger.error("lane died; its requests in flight are answered with the hook's default", {
+        lane: slot.index,
+        pid: lane.pid,
+        how,
+        inFlight: inFlight.length,
+        // what ran in it then: one of these is the likely cause
+        plugins: suspects.map(([plugin, tenant]) => ({ plugin, tenant })),
+      });
+    }
+    for (const pending of lane.pending.values()) {
+      pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, `the lane running this chain died (${how}); the hook's default is answered`, Date.now() - pending.started));
+    }
+    lane.pending.clear();
+    if (slot.lane === lane) {
+      slot.lane = undefined;
+      if (!this.closing) this.restart(slot);
+    }
+  }
+
+  /** The slot gets the spare (or a fresh lane) at once, or after a pause when it keeps dying. */
+  private restart(slot: Slot): void {
+    const delay = backoff(slot.deaths);
+    if (delay === 0) {
+      this.revive(slot);
+      return;
+    }
+    this.options.logger.warn("lane keeps dying; restarting it after a pause", { lane: slot.index, deaths: slot.deaths.length, ms: delay });
+    for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
+    slot.restart = setTimeout(() => this.revive(slot), delay);
+  }
+
+  private revive(slot: Slot): void {
+    slot.restart = undefined;
+    const spare = this.spare;
+    this.spare = undefined;
+    this.assign(slot, spare ?? this.spawn());
+    this.options.logger.info("lane restarted", { lane: slot.index, pid: slot.lane!.pid, spare: spare !== undefined });
+    if (spare && !this.spareRestart) this.spawnSpare();
+  }
+
+  /** A lane that stopped beating is stuck: killed, and its exit does the rest. */
+  private checkBeats(): void {
+    const now = Date.now();
+    for (const slot of this.slots) {
+      const lane = slot.lane;
+      if (!lane?.ready || now - lane.lastBeat <= SILENT_MS) continue;
+      this.options.logger.error("lane stopped answering; killing it", { lane: slot.index, pid: lane.pid, silentMs: now - lane.lastBeat });
+      lane.lastBeat = Infinity;
+      lane.child.kill("SIGKILL");
+    }
+  }
+}
+
+/** Notes a death in `deaths`; the pause before the next start: none for the first in the window, then 100 ms doubling up to 5 s. */
+function backoff(deaths: number[]): number {
+  const now = Date.now();
+  const recent = deaths.filter((t) => now - t < BACKOFF_WINDOW_MS);
+  deaths.splice(0, deaths.length, ...recent, now);
+  return deaths.length <= 1 ? 0 : Math.min(BACKOFF_MAX_MS, 100 * 2 ** (deaths.length - 2));
+}

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { laneOf } from "../core/lanes/shard.js";
+import { eventually, fixture, keepingLogger, pluginsDir, startTestHost, statuses, type Answer, type TestHost } from "./support.js";
+import { spawnHost } from "./sandbox-host.js";
+import { LANE_REPLACED } from "./regressions/fatal-oom.js";
+
+const HOOK = "process_client_phone";
+const TENANTS = Array.from({ length: 12 }, (_, i) => `t${i}`);
+const CONFIG = { tenants: Object.fromEntries(TENANTS.map((t) => [t, {}])), lanes: 2 };
+const PHONE = fixture(HOOK).phone as string;
+
+/** Counts its runs per sandbox, so a tenant's answers show whether they came from one sandbox; `hold` keeps it busy. */
+const WORK = {
+  "work/plugin.json": {},
+  [`work/${HOOK}.js`]: `let calls = 0;
+export default (input, ctx) => {
+  const until = Date.now() + (input.hold ?? 0);
+  while (Date.now() < until);
+  calls++;
+  ctx.log.info("ran", { calls });
+  return { phone: input.phone + "#" + ctx.tenant + "#" + calls };
+};`,
+};
+
+const post = (host: TestHost, tenant: string, hold = 0) => host.post(tenant, HOOK, { ...fixture(HOOK), hold });
+
+/** Resident memory of a process, in MB (Linux). */
+function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return kb ? Number(kb[1]) / 1024 : 0;
+}
+
+describe("lanes", () => {
+  it("shard tenants by a stable hash: each tenant's calls reach one sandbox, the tenants spread over the lanes", async () => {
+    assert.deepEqual(TENANTS.map((t) => laneOf(t, 2)), TENANTS.map((t) => laneOf(t, 2)));
+    assert.deepEqual(new Set(TENANTS.map((t) => laneOf(t, 2))), new Set([0, 1]));
+    assert.ok(TENANTS.every((t) => laneOf(t, 1) === 0));
+    const { logger, lines } = keepingLogger("info");
+    const host = await startTestHost(pluginsDir(WORK), CONFIG, undefined, logger);
+    try {
+      const tenants = [TENANTS.find((t) => laneOf(t, 2) === 0)!, TENANTS.find((t) => laneOf(t, 2) === 1)!];
+      for (let round = 1; round <= 3; round++) {
+        for (const tenant of tenants) assert.equal((await post(host, tenant)).body.data.phone, `${PHONE}#${tenant}#${round}`);
+      }
+      assert.equal(host.registry.sandboxesAlive, 2);
+      // the plugins' log lines reach the front's logger, with their request ids
+      const answer = await post(host, tenants[0]);
+      const line = await eventually(async () => {
+        const found = lines.find((l) => l.message === "ran" && l.requestId === answer.headers.get("x-request-id"));
+        assert.ok(found, "the plugin's line reached the front's logger");
+        return found;
+      });
+      assert.deepEqual({ tenant: line.tenant, plugin: line.plugin, hook: line.hook, fields: line.fields }, { tenant: tenants[0], plugin: "work", hook: HOOK, fields: { calls: 4 } });
+    } finally {
+      await host.close();
+    }
+  });
+
+  it("fault drill: kill -9 a lane under steady load; its requests in flight get the default, it is back within 1 s, other tenants see no failure, memory returns", async function () {
+    this.timeout(120_000);
+    const { logger, lines } = keepingLogger("debug");
+    const host = await startTestHost(pluginsDir(WORK), CONFIG, undefined, logger);
+    const victims = TENANTS.filter((t) => laneOf(t, 2) === 0).slice(0, 2);
+    const others = TENANTS.filter((t) => laneOf(t, 2) === 1).slice(0, 2);
+    type Seen = { tenant: string; sent: number; answered: number; answer: Answer };
+    const seen: Seen[] = [];
+    let loading = true;
+    const load = async (tenant: string) => {
+      while (loading) {
+        const sent = Date.now();
+        const answer = await post(host, tenant, 10);
+        seen.push({ tenant, sent, answered: Date.now(), answer });
+      }
+    };
+    let loops: Promise<void>[] = [];
+    const rss = () => [process.pid, ...host.lanePids()].reduce((sum, pid) => sum + rssMb(pid), 0);
+    try {
+      // the spare starts a few seconds after the lanes; the drill restarts on it
+      await eventually(async () => assert.ok(lines.some((l) => l.message === "spare lane ready")), 60_000);
+      loops = [...victims, ...others].map(load);
+      await sleep(2000);
+      const before = rss();
+      // a request certainly in flight on lane 0 when it dies
+      const held = post(host, victims[0], 800);
+      await sleep(300);
+      const killedAt = Date.now();
+      process.kill(host.lanePids()[0], "SIGKILL");
+      const inFlight = await held;
+      assert.equal(inFlight.status, 200);
+      assert.deepEqual(inFlight.body.data, { phone: PHONE }, "the hook's default");
+      assert.deepEqual(statuses(inFlight.trace), ["work;status=error"]);
+      // back: a victim's request sent after the kill is served by its plugin again
+      const back = await eventually(async () => {
+        const served = seen.find((s) => victims.includes(s.tenant) && s.sent > killedAt && s.answer.trace[0]?.startsWith("work;status=ok"));
+        assert.ok(served, "lane 0 serves again");
+        return served;
+      }, 10_000);
+      assert.ok(back.answered - killedAt < 1000, `lane 0 was back ${back.answered - killedAt} ms after the kill`);
+      await sleep(1000);
+      loading = false;
+      await Promise.all(loops);
+      assert.ok(seen.every((s) => s.answer.status === 200));
+      for (const s of seen.filter((x) => others.includes(x.tenant))) {
+        assert.deepEqual(statuses(s.answer.trace), ["work;status=ok"], `${s.tenant} saw ${s.answer.trace}`);
+      }
+      for (const s of seen.filter((x) => victims.includes(x.tenant))) {
+        const failed = s.answer.trace[0]?.startsWith("work;status=error");
+        if (failed) assert.deepEqual(s.answer.body.data, { phone: PHONE });
+        else assert.match(s.answer.body.data.phone, new RegExp(`^${PHONE}#${s.tenant}#\\d+$`));
+      }
+      // the log and the status name the plugin that ran in the lane when it died
+      const died = lines.find((l) => l.message === "lane died; its requests in flight are answered with the hook's default");
+      assert.ok(died, "the death is logged");
+      assert.ok((died.plugins as { plugin: string; tenant: string }[]).some((p) => p.plugin === "work" && p.tenant === victims[0]));
+      const status = (await (await fetch(`${host.url}/v1/tenants/${victims[0]}/plugins`)).json()) as { plugins: { fault: { reason: string } }[] };
+      assert.match(status.plugins[0].fault.reason, /^lane 0 died \(killed by SIGKILL\) while running it$/);
+      // memory: the dead lane's is given back; a new spare takes the place of the one used
+      await eventually(async () => assert.equal(lines.filter((l) => l.message === "spare lane ready").length, 2), 60_000);
+      await eventually(async () => {
+        const after = rss();
+        assert.ok(after < before * 1.25, `host and lanes hold ${after.toFixed(0)} MB, ${before.toFixed(0)} MB before the drill`);
+      }, 20_000);
+    } finally {
+      loading = false;
+      await Promise.all(loops);
+      await host.close();
+    }
+  });
+
+  it("a plugin that fails fatally, and one V8 does not stop, each cost one lane replacement, never the host; both stay disabled for that tenant", async function () {
+    this.timeout(120_000);
+    const host = await spawnHost(
+      {
+        "oom/plugin.json": { memoryMb: 16, tenants: ["t"] },
+        "oom/customize_entity.js": `export default (input) => { if (input.attack) { const m = new Map(); for (let i = 0; ; i++) m.set(i, { i }); } return { oom: "fine" }; };`,
+        "grind/plugin.json": { memoryMb: 16, tenants: ["t"], timeouts: { customize_activity: 1000 } },
+        "grind/customize_activity.js": `export default (input) => { if (input.attack) return { n: new Array(2 ** 30).fill(1).length }; return { grind: "fine" }; };`,
+        "other/plugin.json": { tenants: ["u"] },
+        "other/customize_entity.js": `export default () => ({ other: "fine" });`,
+      },
+      { tenants: { t: {}, u: {} }, lanes: 2 },
+    );
+    try {
+      const fatal = await host.post("customize_entity", { ...fixture("customize_entity"), attack: true });
+      assert.deepEqual(statuses(fatal.trace), ["oom;status=error"]);
+      assert.match((await host.errors(fatal)).oom, /Catastrophic out-of-memory error/);
+      const other = await host.post("customize_entity", fixture("customize_entity"), "u");
+      assert.deepEqual(other.body.data, { other: "fine" });
+      // t's lane is replaced; once the new one serves, the second attack
+      await eventually(async () => assert.deepEqual((await host.post("customize_activity", fixture("customize_activity"))).body.data, { grind: "fine" }), 60_000);
+      const ground = await host.post("customize_activity", { ...fixture("customize_activity"), attack: true });
+      assert.equal(statuses(ground.trace)[0].replace(/status=(error|timeout)/, "status=failed"), "grind;status=failed");
+      // V8 grinds on: 2 s after its deadline the plugin is disabled, and its lane replaced
+      await eventually(async () => assert.equal(host.logs().filter((l) => l.message === LANE_REPLACED).length, 2), 20_000);
+      const replaced = host.logs().filter((l) => l.message === LANE_REPLACED);
+      assert.deepEqual(replaced.map((l) => l.plugin).sort(), ["grind", "oom"]);
+      const { plugins } = await host.get("/v1/tenants/t/plugins");
+      for (const p of plugins) assert.match(p.disabled, /^disabled: V8 (failed fatally|did not stop)/, JSON.stringify(p));
+      // the new lanes know: the plugins answer their error at once
+      const again = await host.post("customize_entity", { ...fixture("customize_entity"), attack: true });
+      assert.equal((await host.errors(again)).oom, plugins.find((p: { name: string }) => p.name === "oom").disabled);
+      assert.deepEqual((await host.post("customize_entity", fixture("customize_entity"), "u")).body.data, { other: "fine" });
+      const how = await host.stop();
+      assert.deepEqual({ code: how.code, signal: how.signal }, { code: 0, signal: null });
+      assert.doesNotMatch(host.stderr(), /^hookhost: exiting by SIGKILL/m);
+    } finally {
+      await host.stop();
+    }
+  });
+});
