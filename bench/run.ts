@@ -54,6 +54,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const running: { stop(): Promise<unknown> }[] = [];
 // Lane processes (issue 12) exist once the host config knows the key.
 const lanesSupported = "lanes" in hostConfigSchema.shape;
+const LANE_COUNTS = { zero: 0, one: 1, two: 2 };
 
 try {
   const results = await runAll();
@@ -81,13 +82,8 @@ async function runAll(): Promise<Results> {
   const chain = await server(startHost(chainDir, "host-chain.log"));
   await checkAnswers(bare.child, phone, (r) => JSON.stringify({ state: "success", data: { phone: JSON.parse(r.body).phone } }), 0);
   await checkAnswers(chain.child, phone, (_r, i) => expected[i], 3);
-  const laneHosts = lanesSupported
-    ? {
-        zero: await server(startHost(chainDir, "host-lanes-0.log", { lanes: 0 })),
-        one: await server(startHost(chainDir, "host-lanes-1.log", { lanes: 1 })),
-        two: await server(startHost(chainDir, "host-lanes-2.log", { lanes: 2 })),
-      }
-    : undefined;
+  const laneHost = (lanes: number) => server(startHost(chainDir, `host-lanes-${lanes}.log`, { lanes }));
+  const laneHosts = lanesSupported ? { zero: await laneHost(LANE_COUNTS.zero), one: await laneHost(LANE_COUNTS.one), two: await laneHost(LANE_COUNTS.two) } : undefined;
   for (const host of Object.values(laneHosts ?? {})) await checkAnswers(host.child, phone, (_r, i) => expected[i], 3);
 
   const rounds: Round[] = [];
@@ -151,7 +147,7 @@ async function runAll(): Promise<Results> {
     hostLogProblems: {
       noPlugin: logProblems("host-no-plugin.log"),
       chain: logProblems("host-chain.log"),
-      ...(laneHosts ? Object.fromEntries(Object.keys(laneHosts).map((name) => [`lanes-${name}`, logProblems(`host-lanes-${name}.log`)])) : {}),
+      ...(laneHosts ? Object.fromEntries(Object.entries(LANE_COUNTS).map(([name, n]) => [`lanes-${name}`, logProblems(`host-lanes-${n}.log`)])) : {}),
       manyTenants: logProblems("host-many-tenants.log"),
     },
     targets: [],
