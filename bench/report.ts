@@ -119,10 +119,22 @@ export function printReport(r: Results): void {
     `cold start of a new plugin (copy → first answer with it in x-hook-trace): ${r.coldStarts.map((s) => `${Math.round(s.ms)} ms (its first run ${s.firstRunMs} ms)`).join(", ")}`,
     `${m.tenants} tenants × 1 plugin, each called once: RSS ${Math.round(m.idleRssMb)} MB idle → ${Math.round(m.rssMb)} MB (max ${Math.round(m.maxRssMb)} MB), ≈ ${m.perSandboxMb.toFixed(2)} MB per sandbox; hookhost_sandboxes_alive ${m.sandboxesAlive}; a tenant's first call p50 ${ms(m.firstCallP50Ms)} ms, p99 ${ms(m.firstCallP99Ms)} ms`,
     `plugin runs neither ok nor skip in (c): ${r.failedPluginRuns}; host log lines at warn/error: ${Object.entries(r.hostLogProblems).map(([k, v]) => `${k} ${v.length}`).join(", ")}`,
+    ...Object.entries(r.hostLogProblems).flatMap(([k, lines]) => (lines.length ? [`  ${k}, most frequent: ${mostFrequent(lines)}`] : [])),
     "",
     ...r.targets.map((t) => `${t.pass ? "PASS" : "MISS"}  ${t.name}: ${t.value}`),
   ];
   process.stdout.write(`${out.join("\n")}\n`);
+}
+
+/** The message that comes back most often among JSON log lines, and how often. */
+function mostFrequent(lines: string[]): string {
+  const counts = new Map<string, number>();
+  for (const line of lines) {
+    const message = /"message":"((?:[^"\\]|\\.){0,200})/.exec(line)?.[1] ?? line.slice(0, 200);
+    counts.set(message, (counts.get(message) ?? 0) + 1);
+  }
+  const [message, n] = [...counts].sort((x, y) => y[1] - x[1])[0];
+  return `${n} × "${message}"`;
 }
 
 function perRound(rounds: Round[]): string {
