@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { hostConfigSchema } from "../core/config.js";
 import { startHost, type RunningHost } from "../core/front/server.js";
-import { eventually, fixture, keepingLogger, pluginsDir, postHook, type LogLine } from "./support.js";
+import { eventually, fixture, keepingLogger, pluginsDir, postHook, withTestLanes, type LogLine } from "./support.js";
 
 const HOOK = "process_client_phone";
 const phone = fixture(HOOK);
@@ -28,7 +28,7 @@ describe("config reload on a non-loopback address", () => {
     const kept = keepingLogger("info");
     lines = kept.lines;
     const dir = pluginsDir({ "tag/plugin.json": {}, [`tag/${HOOK}.js`]: `export default (input, ctx) => ({ phone: ctx.tenant + ":" + input.phone });` });
-    host = await startHost({ port: 0, host: "0.0.0.0", pluginsDir: dir, configFile, logLevel: "info", config: hostConfigSchema.parse(first) }, kept.logger);
+    host = await startHost({ port: 0, host: "0.0.0.0", pluginsDir: dir, configFile, logLevel: "info", config: hostConfigSchema.parse(withTestLanes(first)) }, kept.logger);
     base = `http://127.0.0.1:${host.port}`;
   });
   after(async () => {

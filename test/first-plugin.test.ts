@@ -11,7 +11,7 @@ import { HOOK_NAMES } from "../core/hooks.js";
 import { silentLogger } from "../core/log.js";
 import { startHost } from "../core/front/server.js";
 import { STOCK_MP3 } from "../core/stock-record.js";
-import { fixture, postHook, ROOT, statuses } from "./support.js";
+import { fixture, postHook, ROOT, statuses, withTestLanesSettings } from "./support.js";
 
 /** The README's "Your first plugin" section: its shell block, its TypeScript file, its numbered commands. */
 function firstPluginWalk(): { shell: string[]; file: { path: string; text: string }; commands: string[] } {
@@ -42,7 +42,7 @@ describe("plugins/ and the README's first plugin", function () {
 
   it("the host as npm start runs it answers every hook's default: no plugin runs, only the stock conversion", async () => {
     const records = fs.mkdtempSync(path.join(os.tmpdir(), "hookhost-start-"));
-    const host = await startHost(loadSettings({ HOST: "127.0.0.1", PORT: "0", HOOKHOST_RECORDS_DIR: records }, ROOT), silentLogger());
+    const host = await startHost(withTestLanesSettings(loadSettings({ HOST: "127.0.0.1", PORT: "0", HOOKHOST_RECORDS_DIR: records }, ROOT)), silentLogger());
     try {
       for (const hook of HOOK_NAMES) {
         const answer = await postHook(host.url, "default", hook, fixture(hook));

@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { hostConfigSchema } from "../core/config.js";
 import { silentLogger } from "../core/log.js";
 import { startHost, type RunningHost } from "../core/front/server.js";
-import { fixture, pluginsDir, postHook } from "./support.js";
+import { fixture, pluginsDir, postHook, withTestLanes } from "./support.js";
 
 // /metrics lists every tenant id. Who may read it depends on the bind address (issue 11, item 14).
 
@@ -12,7 +12,7 @@ const ADMIN = "admin-secret";
 /** The real host bound to `bind` with the tenant "acme-corp" (token "t"), reached over loopback. */
 async function hostOn(bind: string, extra: Record<string, unknown>): Promise<{ host: RunningHost; url: string; close(): Promise<void> }> {
   const dir = pluginsDir();
-  const config = hostConfigSchema.parse({ tenants: { "acme-corp": { token: "t" } }, ...extra });
+  const config = hostConfigSchema.parse(withTestLanes({ tenants: { "acme-corp": { token: "t" } }, ...extra }));
   const host = await startHost({ port: 0, host: bind, pluginsDir: dir, logLevel: "error", config }, silentLogger());
   const url = `http://127.0.0.1:${host.port}`;
   // A request, so that the metrics carry the tenant id.

@@ -9,7 +9,7 @@ import { DEFAULT_RECORDS_DIR, loadSettings } from "../core/config.js";
 import { silentLogger } from "../core/log.js";
 import { startHost, type RunningHost } from "../core/front/server.js";
 import { STOCK_MP3 } from "../core/stock-record.js";
-import { fixture, keepingLogger, pluginsDir, postHook, startTestHost, statuses } from "./support.js";
+import { fixture, keepingLogger, pluginsDir, postHook, startTestHost, statuses, withTestLanesSettings } from "./support.js";
 import { callLikeWav, writeSilentWav } from "./wav.js";
 
 function isMp3(file: string): boolean {
@@ -39,7 +39,7 @@ describe("process_record_file_path: the stock mp3 conversion", function () {
   /** The host as `npm start` runs it in `cwd`: settings from this environment only, no config file. */
   async function startPlain(env: Record<string, string>, logger = silentLogger()): Promise<RunningHost> {
     const settings = loadSettings({ HOST: "127.0.0.1", PORT: "0", HOOKHOST_PLUGINS: emptyPlugins, ...env }, root);
-    const host = await startHost(settings, logger);
+    const host = await startHost(withTestLanesSettings(settings), logger);
     hosts.push(host);
     return host;
   }

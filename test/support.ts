@@ -23,6 +23,11 @@ export function withTestLanes<T extends object>(config: T): T & { lanes?: number
   return TEST_LANES === undefined || "lanes" in config ? config : { ...config, lanes: TEST_LANES };
 }
 
+/** Settings as the host read them (no config file names `lanes`), with this pass's lanes. */
+export function withTestLanesSettings(settings: Settings): Settings {
+  return TEST_LANES === undefined ? settings : { ...settings, config: { ...settings.config, lanes: TEST_LANES } };
+}
+
 /** Whether hosts started by this pass run their sandboxes in lanes (`config` as the test gives it). */
 export function lanesOn(config: { lanes?: number } = {}): boolean {
   return (withTestLanes(config).lanes ?? 1) > 0;

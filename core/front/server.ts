@@ -20,7 +20,7 @@ export interface RunningHost {
   port: number;
   registry: Registry;
   metrics: Metrics;
-  /** the lane processes' ids: lane 0, lane 1, …, then the spare when there is one (none with `lanes: 0`) */
+  /** the lane processes' ids: lane 0, lane 1, …, then the others (a replacement starting, the spare, lanes finishing); none with `lanes: 0` */
   lanePids(): number[];
   /** resolves once every reload scheduled so far has been applied (tests, tools) */
   settled(): Promise<void>;
@@ -54,7 +54,11 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
   const registry = lanes
     ? new Registry({ config: () => config, logger, lanes })
     : new Registry({ config: () => config, capabilities: local!.capabilities, logger, maxSandboxes: config.maxSandboxes, pluginLog: local!.pluginLog });
-  const lanesUp = lanes?.start(registry);
+  // The lanes start while the plugins load; a lane that cannot start stops the host's start below.
+  const lanesFailed = lanes?.start(registry).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
   const reportDrops = () => {
     for (const { tenant, plugin, dropped } of local?.pluginLog.takeDropped() ?? []) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
@@ -120,7 +124,8 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       }
     });
   await pluginWatcher.ready;
-  await lanesUp;
+  const failed = await lanesFailed;
+  if (failed) throw failed;
 
   const app = createApp({ registry, metrics, tenants: () => tenants, config: () => config, logger, loopback: isLoopback(settings.host) });
   app.on("error", (e: Error) => logger.debug("connection error", { error: e.message }));

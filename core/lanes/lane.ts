@@ -38,8 +38,9 @@ function start(init: LaneInit) {
   let config: HostConfig = init.config;
   let tenants = new Tenants(config);
   const logger = winston.createLogger({ level: init.logLevel, transports: [new winston.transports.Stream({ stream: toFront })] });
-  // One encoder per core for the whole host: each lane gets its share of the cores.
-  const { capabilities, store } = createCapabilities(process.env, () => config, Math.max(1, Math.round(availableParallelism() / init.lanes)));
+  // Encoders: each lane its share of the cores, and at least 2, since one tenant may hold at most
+  // half of a lane's: with one, a tenant's flood left its lane's other tenants waiting 5 s and more.
+  const { capabilities, store } = createCapabilities(process.env, () => config, Math.max(2, Math.ceil(availableParallelism() / init.lanes)));
   const pluginLog = pluginLogLimiter();
   const registry = new Registry({
     config: () => config,
@@ -110,6 +111,7 @@ function start(init: LaneInit) {
           registry.recordFault(message.plugin, message.tenant, message.reason, true);
           return;
         case "stop":
+          if (stopping) return;
           stopping = true;
           if (inFlight === 0) void stop();
           return;

@@ -12,11 +12,12 @@ import { BEAT_MS, type FrontMessage, type LaneMessage } from "./protocol.js";
 import { laneOf } from "./shard.js";
 
 /**
- * A lane silent this long is killed and replaced. Far above BEAT_MS: on a loaded machine an event
- * loop stalls for hundreds of ms now and then, and killing a healthy lane fails its requests.
- * Exits (a kill, a crash) are seen at once; this catches a lane whose thread is stuck.
+ * A lane silent this long is killed and replaced. Far above BEAT_MS: on this machine under load
+ * (load average 15–28 on 2 cores) timers run seconds late, and killing a healthy lane fails its
+ * requests. Exits (a kill, a crash, a fatal V8 error) are seen at once; this catches a lane whose
+ * thread is stuck.
  */
-const SILENT_MS = 1000;
+const SILENT_MS = 2000;
 /** A lane asked to stop finishes its chains in flight; past this it is killed (no chain runs longer than 60 s). */
 const STOP_GRACE_MS = 65_000;
 /** At close, lanes get this long to free their sandboxes and exit; then they are killed. */
@@ -24,6 +25,8 @@ const CLOSE_GRACE_MS = 3000;
 /** Deaths of one lane within this window count towards its restart backoff. */
 const BACKOFF_WINDOW_MS = 10_000;
 const BACKOFF_MAX_MS = 5000;
+/** What the front logs when a lane is replaced because a plugin failed fatally in it. */
+export const LANE_REPLACED = "plugin failed fatally in a lane; the lane is replaced";
 /** The spare starts this long after the lanes: serving does not need it, and it would compete with their start for the CPU. */
 const SPARE_AFTER_MS = 3000;
 
@@ -77,6 +80,8 @@ class Lane {
 interface Slot {
   index: number;
   lane?: Lane;
+  /** the lane that takes over from `lane` once it is ready (`lane` serves until then) */
+  next?: Lane;
   waiting: { id: number; pending: Pending }[];
   deaths: number[];
   restart?: NodeJS.Timeout;
@@ -208,6 +213,7 @@ export class Lanes implements LaneDispatch {
 
   private *lanes(): Iterable<Lane> {
     for (const slot of this.slots) if (slot.lane) yield slot.lane;
+    for (const slot of this.slots) if (slot.next) yield slot.next;
     if (this.spare) yield this.spare;
     yield* this.retired;
   }
@@ -238,10 +244,14 @@ export class Lanes implements LaneDispatch {
     this.spare = this.spawn();
   }
 
-  /** `lane` serves `slot` from now on; it is given the state once it is listening. */
+  /**
+   * `lane` serves `slot` once it is listening and has its state. A slot whose lane still serves
+   * (it is being replaced after a fault) keeps it until then: the handover costs no request.
+   */
   private assign(slot: Slot, lane: Lane): void {
-    slot.lane = lane;
     lane.slot = slot;
+    if (slot.lane) slot.next = lane;
+    else slot.lane = lane;
     if (lane.hello) this.init(slot, lane);
   }
 
@@ -250,6 +260,13 @@ export class Lanes implements LaneDispatch {
     lane.send({ type: "init", lane: slot.index, lanes: this.slots.length, config: this.options.config(), logLevel: this.options.logger.level, served: registry.served, disabled: registry.disabledRuns });
     lane.ready = true;
     lane.lastBeat = Date.now();
+    this.options.logger.debug("lane ready", { lane: slot.index, pid: lane.pid });
+    if (slot.next === lane) {
+      const old = slot.lane!;
+      slot.next = undefined;
+      slot.lane = lane;
+      this.retire(old);
+    }
     for (const { id, pending } of slot.waiting.splice(0)) {
       // the wait for the lane is part of the chain's time
       pending.request = { ...pending.request, budgetMs: Math.max(0, pending.request.budgetMs - (Date.now() - pending.started)) };
@@ -302,16 +319,19 @@ export class Lanes implements LaneDispatch {
   private fault(lane: Lane, plugin: string, tenant: string, reason: string): void {
     this.registry!.recordFault(plugin, tenant, reason, true);
     const slot = lane.slot;
-    if (lane.retiring || !slot || slot.lane !== lane) return;
-    this.options.logger.error("plugin failed fatally in a lane; the lane is replaced", { lane: slot.index, pid: lane.pid, plugin, tenant, reason });
+    if (lane.retiring || !slot || slot.lane !== lane || slot.next) return;
+    this.options.logger.error(LANE_REPLACED, { lane: slot.index, pid: lane.pid, plugin, tenant, reason });
+    this.revive(slot);
+  }
+
+  /** `lane` gets nothing new; it finishes its chains in flight, frees its sandboxes and exits. */
+  private retire(lane: Lane): void {
     lane.retiring = true;
     this.retired.add(lane);
-    slot.lane = undefined;
     lane.send({ type: "stop" });
     const grace = setTimeout(() => lane.child.kill("SIGKILL"), STOP_GRACE_MS);
     grace.unref();
     void lane.exited.then(() => clearTimeout(grace));
-    this.restart(slot);
   }
 
   /** A lane's process ended: whatever it still held is answered with the hook's default now. */
@@ -330,6 +350,12 @@ export class Lanes implements LaneDispatch {
     // a lane that cannot start will not start the next time either: the host does not start
     if (!this.started) {
       slot.markUp(new Error(`lane ${slot.index} ${how} before it was ready`));
+      return;
+    }
+    if (slot.next === lane) {
+      // the replacement died before it took over: the old lane serves on, and another is started
+      slot.next = undefined;
+      if (!this.closing) this.restart(slot);
       return;
     }
     const expected = this.closing || (lane.retiring && lane.pending.size === 0);
@@ -352,8 +378,10 @@ export class Lanes implements LaneDispatch {
     }
     lane.pending.clear();
     if (slot.lane === lane) {
-      slot.lane = undefined;
-      if (!this.closing) this.restart(slot);
+      // its replacement, when one is starting, takes over as soon as it is ready
+      slot.lane = slot.next;
+      slot.next = undefined;
+      if (!slot.lane && !this.closing) this.restart(slot);
     }
   }
 
@@ -373,13 +401,20 @@ export class Lanes implements LaneDispatch {
     slot.restart = undefined;
     const spare = this.spare;
     this.spare = undefined;
-    this.assign(slot, spare ?? this.spawn());
-    this.options.logger.info("lane restarted", { lane: slot.index, pid: slot.lane!.pid, spare: spare !== undefined });
+    const lane = spare ?? this.spawn();
+    this.assign(slot, lane);
+    this.options.logger.info("lane restarted", { lane: slot.index, pid: lane.pid, spare: spare !== undefined });
     if (spare && !this.spareRestart) this.spawnSpare();
   }
 
   /** A lane that stopped beating is stuck: killed, and its exit does the rest. */
   private checkBeats(): void {
+    // Judged after this turn's I/O: when the front itself was stalled, the lanes' beats are
+    // waiting unread in their pipes, and a timer runs before they are read.
+    setImmediate(() => this.judgeBeats());
+  }
+
+  private judgeBeats(): void {
     const now = Date.now();
     for (const slot of this.slots) {
       const lane = slot.lane;

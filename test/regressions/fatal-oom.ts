@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { spawnHost, type ChildHost } from "../sandbox-host.js";
 import { fixture, lanesOn, statuses } from "../support.js";
+import { LANE_REPLACED } from "../../core/lanes/supervisor.js";
 
 // Some allocations take V8's fatal out-of-memory path instead of isolated-vm's memory limit; it
 // used to abort the whole host (SANDBOX-NOTES, isolated-vm #527), and isolated-vm parks the
@@ -97,8 +98,6 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** The log line of the front when a plugin that failed fatally costs its lane a replacement. */
-export const LANE_REPLACED = "plugin failed fatally in a lane; the lane is replaced";
 
 /**
  * SIGTERM ends the host within 5 s. A sandbox thread stuck in V8 cannot be joined, so the process
