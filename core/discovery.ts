@@ -27,6 +27,8 @@ export type FolderResult =
 export interface LoadLimits {
   /** the heap limit of the sandbox that tries the plugin at load */
   memoryMb(manifest: Manifest): number;
+  /** where the plugin's modules are tried (the lanes try them in a lane); in this process unless given */
+  probe?(code: PluginCode, memoryMb: number): Promise<SourceProblem | undefined>;
 }
 
 const SCRIPT = /^(.+)\.(ts|js|mjs)$/;
@@ -145,7 +147,10 @@ async function buildCode(folder: string, manifest: Manifest, sources: Map<string
     code.modules[file] = { code: js, imports };
   }
   const hookNames = Object.keys(hooks) as HookName[];
-  if (hookNames.length) await probe(code, limits.memoryMb(manifest));
+  if (hookNames.length) {
+    const problem = await (limits.probe ?? probePlugin)(code, limits.memoryMb(manifest));
+    if (problem) throw new PluginLoadError(problem);
+  }
   return { folder, manifest, code, hooks: hookNames, loadedAt: new Date() };
 }
 
@@ -218,19 +223,25 @@ function locate(source: string, specifier: string): { line?: number; column?: nu
 }
 
 /** Evaluates the plugin once in a throw-away sandbox: syntax errors, load-time throws and missing exports surface now, not on a call. */
-async function probe(code: PluginCode, memoryMb: number): Promise<void> {
+/**
+ * Builds a sandbox of the plugin and evaluates every module: what is wrong with it, or nothing.
+ * `onDisabled` hears of a thread V8 left stuck (a module that makes it fail fatally).
+ */
+export async function probePlugin(code: PluginCode, memoryMb: number, onDisabled?: (reason: string) => void): Promise<SourceProblem | undefined> {
   const sandbox = new Sandbox(code, {
     tenant: "",
     memoryMb,
     loadTimeoutMs: LOAD_TIMEOUT_MS,
     capabilities: {},
     allowHosts: [],
+    onDisabled,
     onLog: () => {},
   });
   try {
     await sandbox.load();
+    return undefined;
   } catch (e) {
-    throw new PluginLoadError(problemFromSandbox(e as Error));
+    return problemFromSandbox(e as Error);
   } finally {
     sandbox.dispose();
   }

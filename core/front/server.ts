@@ -59,6 +59,8 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
     () => undefined,
     (e: unknown) => e,
   );
+  // With lanes a plugin's modules are tried in a lane too: a module V8 cannot survive costs a lane.
+  const limits = () => (lanes ? { ...loadLimits(config), probe: lanes.probe.bind(lanes) } : loadLimits(config));
   const metrics = new Metrics({ alive: () => registry.sandboxesAlive, memory: () => registry.sandboxMemory() });
   const reportDrops = () => {
     for (const { tenant, plugin, dropped } of local?.pluginLog.takeDropped() ?? []) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
@@ -81,7 +83,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
       reportClamps(result.plugin);
     }
   };
-  for (const dir of await listFolders(settings.pluginsDir)) applyResult(await loadFolder(settings.pluginsDir, dir, loadLimits(config)), false);
+  for (const dir of await listFolders(settings.pluginsDir)) applyResult(await loadFolder(settings.pluginsDir, dir, limits()), false);
 
   // Reloads of one folder run one after another; a change during a reload schedules one more.
   const reloading = new Map<string, Promise<void>>();
@@ -94,7 +96,7 @@ async function serveOn(server: Server, settings: Settings, logger: Logger): Prom
         registry.remove(dir);
         return;
       }
-      applyResult(await loadFolder(settings.pluginsDir, dir, loadLimits(config)), true);
+      applyResult(await loadFolder(settings.pluginsDir, dir, limits()), true);
     });
     const tracked = next.catch((e: unknown) => {
       logger.error("plugin reload crashed", { folder: dir, error: String(e) });

@@ -5,6 +5,7 @@ import { availableParallelism } from "node:os";
 import { Writable } from "node:stream";
 import winston from "winston";
 import type { HostConfig } from "../config.js";
+import { probePlugin } from "../discovery.js";
 import { createCapabilities } from "../host-capabilities.js";
 import { pluginLogLimiter } from "../log.js";
 import { Registry } from "../registry.js";
@@ -110,6 +111,11 @@ function start(init: LaneInit) {
         case "disable":
           registry.recordFault(message.plugin, message.tenant, message.reason, true);
           return;
+        case "probe": {
+          const { id, code, memoryMb } = message;
+          void probePlugin(code, memoryMb, (reason) => send({ type: "fault", plugin: code.name, reason })).then((problem) => send({ type: "probed", id, problem }));
+          return;
+        }
         case "stop":
           if (stopping) return;
           stopping = true;

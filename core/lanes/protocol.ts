@@ -4,7 +4,8 @@
 import type { ChainResult } from "../chain.js";
 import type { HostConfig } from "../config.js";
 import type { FolderResult } from "../discovery.js";
-import type { MemoryReading } from "../../sandbox/index.js";
+import type { SourceProblem } from "../compile.js";
+import type { MemoryReading, PluginCode } from "../../sandbox/index.js";
 import type { ChainRequest } from "./dispatch.js";
 
 /** How often a lane tells the front it is alive (and what its sandboxes hold). */
@@ -28,6 +29,8 @@ export type FrontMessage =
   | { type: "remove"; dir: string }
   | { type: "config"; config: HostConfig }
   | { type: "disable"; plugin: string; tenant: string; reason: string }
+  /** try a plugin's modules in a sandbox (discovery's load check) */
+  | { type: "probe"; id: number; code: PluginCode; memoryMb: number }
   /** finish the chains in flight, free everything, exit */
   | { type: "stop" };
 
@@ -40,5 +43,7 @@ export type LaneMessage =
   | { type: "beat"; alive: number; memory: MemoryReading }
   /** a winston record of the lane's logger, to be written by the front's */
   | { type: "log"; level: string; message: string; fields: Record<string, unknown> }
-  /** a sandbox disabled itself: its thread may be stuck in V8 for good, so this lane must be replaced */
-  | { type: "fault"; plugin: string; tenant: string; reason: string };
+  /** what the probe found wrong, if anything */
+  | { type: "probed"; id: number; problem?: SourceProblem }
+  /** a sandbox disabled itself: its thread may be stuck in V8 for good, so this lane must be replaced (no tenant: a probe's) */
+  | { type: "fault"; plugin: string; tenant?: string; reason: string };

@@ -6,7 +6,8 @@ import type { HostConfig } from "../config.js";
 import type { LoadedPlugin } from "../discovery.js";
 import type { Logger } from "../log.js";
 import type { Registry } from "../registry.js";
-import type { MemoryReading } from "../../sandbox/index.js";
+import type { SourceProblem } from "../compile.js";
+import type { MemoryReading, PluginCode } from "../../sandbox/index.js";
 import type { ChainRequest, LaneDispatch } from "./dispatch.js";
 import { BEAT_MS, type FrontMessage, type LaneMessage } from "./protocol.js";
 import { laneOf } from "./shard.js";
@@ -49,6 +50,8 @@ interface Pending {
 /** One lane process. */
 class Lane {
   readonly pending = new Map<number, Pending>();
+  /** load checks in flight: id → who waits for the problem found */
+  readonly probes = new Map<number, (problem: SourceProblem | undefined) => void>();
   /** the slot it serves; none while it is the spare */
   slot: Slot | undefined;
   /** its message handler is up */
@@ -83,6 +86,8 @@ interface Slot {
   /** the lane that takes over from `lane` once it is ready (`lane` serves until then) */
   next?: Lane;
   waiting: { id: number; pending: Pending }[];
+  /** load checks waiting for the lane to be ready */
+  waitingProbes: { code: PluginCode; memoryMb: number; resolve(problem: SourceProblem | undefined): void }[];
   deaths: number[];
   restart?: NodeJS.Timeout;
   /** settles when the slot's first lane is ready, or has died before it was */
@@ -120,15 +125,15 @@ export class Lanes implements LaneDispatch {
     this.slots = Array.from({ length: options.count }, (_, index) => {
       let markUp!: (error?: Error) => void;
       const up = new Promise<void>((resolve, reject) => (markUp = (error) => (error ? reject(error) : resolve())));
-      return { index, waiting: [], deaths: [], up, markUp };
+      return { index, waiting: [], waitingProbes: [], deaths: [], up, markUp };
     });
     this.watchdog = setInterval(() => this.checkBeats(), BEAT_MS);
     this.watchdog.unref();
   }
 
   /**
-   * Spawns every lane, and the spare a little later; `registry` is the state a lane is given when it starts, and
-   * where faults are recorded. Resolves when every slot's lane is up.
+   * Spawns every lane, and the spare a little later; `registry` is the state a lane is given when
+   * it starts, and where faults are recorded. Resolves when every slot's lane is up.
    */
   async start(registry: Registry): Promise<void> {
     this.registry = registry;
@@ -173,6 +178,26 @@ export class Lanes implements LaneDispatch {
     });
   }
 
+  /**
+   * Discovery's load check, in a lane: a module that makes V8 fail fatally or grind at load then
+   * costs that lane a replacement, not the front a thread it cannot join. The lane is the one the
+   * plugin's name hashes to.
+   */
+  probe(code: PluginCode, memoryMb: number): Promise<SourceProblem | undefined> {
+    return new Promise((resolve) => {
+      const slot = this.slots[laneOf(code.name, this.slots.length)];
+      if (slot.lane?.ready) this.sendProbe(slot.lane, code, memoryMb, resolve);
+      else if (slot.lane && !this.closing) slot.waitingProbes.push({ code, memoryMb, resolve });
+      else resolve({ file: "", message: `not tried: lane ${slot.index} is restarting after repeated deaths` });
+    });
+  }
+
+  private sendProbe(lane: Lane, code: PluginCode, memoryMb: number, resolve: (problem: SourceProblem | undefined) => void): void {
+    const id = this.nextId++;
+    lane.probes.set(id, resolve);
+    lane.send({ type: "probe", id, code, memoryMb });
+  }
+
   serve(dir: string, folder: string, plugin: LoadedPlugin): void {
     this.broadcast({ type: "serve", result: { dir, folder, plugin } });
   }
@@ -197,6 +222,7 @@ export class Lanes implements LaneDispatch {
     for (const slot of this.slots) {
       clearTimeout(slot.restart);
       for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, "the host is stopping", 0));
+      for (const { resolve } of slot.waitingProbes.splice(0)) resolve({ file: "", message: "not tried: the host is stopping" });
       // a slot never up (its lane died at start) must not hold start() forever
       slot.markUp();
     }
@@ -272,6 +298,7 @@ export class Lanes implements LaneDispatch {
       pending.request = { ...pending.request, budgetMs: Math.max(0, pending.request.budgetMs - (Date.now() - pending.started)) };
       this.dispatch(lane, id, pending);
     }
+    for (const { code, memoryMb, resolve } of slot.waitingProbes.splice(0)) this.sendProbe(lane, code, memoryMb, resolve);
     slot.markUp();
   }
 
@@ -305,6 +332,10 @@ export class Lanes implements LaneDispatch {
       case "log":
         this.options.logger.log(message.level, message.message, message.fields);
         return;
+      case "probed":
+        lane.probes.get(message.id)?.(message.problem);
+        lane.probes.delete(message.id);
+        return;
       case "fault":
         this.fault(lane, message.plugin, message.tenant, message.reason);
         return;
@@ -316,8 +347,8 @@ export class Lanes implements LaneDispatch {
    * never come back, and a process with such a thread cannot exit normally: the lane is replaced
    * at once, and the old one finishes its chains in flight, then exits.
    */
-  private fault(lane: Lane, plugin: string, tenant: string, reason: string): void {
-    this.registry!.recordFault(plugin, tenant, reason, true);
+  private fault(lane: Lane, plugin: string, tenant: string | undefined, reason: string): void {
+    if (tenant !== undefined) this.registry!.recordFault(plugin, tenant, reason, true);
     const slot = lane.slot;
     if (lane.retiring || !slot || slot.lane !== lane || slot.next) return;
     this.options.logger.error(LANE_REPLACED, { lane: slot.index, pid: lane.pid, plugin, tenant, reason });
@@ -377,6 +408,8 @@ export class Lanes implements LaneDispatch {
       pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, `the lane running this chain died (${how}); the hook's default is answered`, Date.now() - pending.started));
     }
     lane.pending.clear();
+    for (const resolve of lane.probes.values()) resolve({ file: "", message: `not tried: the lane trying it died (${how})` });
+    lane.probes.clear();
     if (slot.lane === lane) {
       // its replacement, when one is starting, takes over as soon as it is ready
       slot.lane = slot.next;
@@ -394,6 +427,7 @@ export class Lanes implements LaneDispatch {
     }
     this.options.logger.warn("lane keeps dying; restarting it after a pause", { lane: slot.index, deaths: slot.deaths.length, ms: delay });
     for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
+    for (const { resolve } of slot.waitingProbes.splice(0)) resolve({ file: "", message: `not tried: lane ${slot.index} is restarting after repeated deaths` });
     slot.restart = setTimeout(() => this.revive(slot), delay);
   }
 

@@ -101,23 +101,22 @@ export function cpuSeconds(pid: number): number {
 
 /**
  * SIGTERM ends the host within 5 s. A sandbox thread stuck in V8 cannot be joined, so the process
- * holding it cannot exit normally: it ends by SIGKILL and says so. With lanes a stuck run thread
- * costs its lane a replacement instead (`stuckThreads` counts those), and the host exits with 0;
- * the load probe still runs in the front, so `at: "load"` counts the front's own stuck threads.
- * Returns how many there were, when `stuckThreads` allows several counts.
+ * holding it cannot exit normally: it ends by SIGKILL and says so. With lanes (runs and load
+ * checks alike) a stuck thread costs its lane a replacement instead (`stuckThreads` counts those),
+ * and the host exits with 0. Returns how many there were, when `stuckThreads` allows several counts.
  */
-export async function expectStops(host: ChildHost, stuckThreads: number | number[], at: "run" | "load" = "run"): Promise<number> {
+export async function expectStops(host: ChildHost, stuckThreads: number | number[]): Promise<number> {
   const how = await host.stop();
   assert.ok(how.ms < 5000, `the host did not exit within 5 s of SIGTERM (${JSON.stringify(how)})`);
   const allowed = typeof stuckThreads === "number" ? [stuckThreads] : stuckThreads;
   // a lane's stderr reaches the host's marked as the lane's: only the host's own line counts
   const said = /^hookhost: exiting by SIGKILL instead of with code 0: (\d+) sandbox thread\(s\) stuck in V8 cannot be joined$/m.exec(host.stderr());
   const stuckInHost = said ? Number(said[1]) : 0;
-  const stuck = lanesOn() && at === "run" ? host.logs().filter((l) => l.message === LANE_REPLACED).length : stuckInHost;
+  const stuck = lanesOn() ? host.logs().filter((l) => l.message === LANE_REPLACED).length : stuckInHost;
   assert.ok(allowed.includes(stuck), `${stuck} stuck thread(s), expected ${allowed.join(" or ")}`);
   if (stuckInHost === 0) assert.deepEqual({ code: how.code, signal: how.signal }, { code: 0, signal: null });
   else assert.equal(how.signal, "SIGKILL");
-  if (lanesOn() && at === "run") assert.equal(stuckInHost, 0, "a stuck run thread cost the host, not a lane");
+  if (lanesOn()) assert.equal(stuckInHost, 0, "a stuck thread cost the host, not a lane");
   return stuck;
 }
 

@@ -29,7 +29,7 @@ describe("regression: a memory-pressure bomb at module load", () => {
     const answer = await host.post(HOOK, fixture(HOOK));
     assert.deepEqual(statuses(answer.trace), ["fine;status=ok"]);
     assert.deepEqual(answer.body.data, { fine: "yes" });
-    await expectStops(host, [0, 1], "load");
+    await expectStops(host, [0, 1]);
     host = undefined;
   });
 });
