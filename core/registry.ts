@@ -9,7 +9,7 @@ import type { Logger, PluginLogLimiter } from "./log.js";
 import { stockRecordStep } from "./stock-record.js";
 import { servesTenant, type Manifest } from "./manifest.js";
 import type { Tenant } from "./tenants.js";
-import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading } from "../sandbox/index.js";
+import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading, type SyncWatch } from "../sandbox/index.js";
 
 /** The capabilities the host offers; a plugin's manifest decides which of them its sandboxes get. */
 export interface HostCapabilities {
@@ -32,6 +32,8 @@ export interface LocalOptions extends CommonOptions {
   pluginLog?: PluginLogLimiter;
   /** a sandbox disabled itself: V8 failed fatally in it, or did not stop (a lane then asks to be replaced) */
   onFault?(plugin: string, tenant: string, reason: string): void;
+  /** call isolates synchronously (a lane only: a fatal V8 error then parks the calling thread); `watch` marks each call for the lane's watchdog */
+  sync?: { watch(tenant: string, plugin: string): SyncWatch };
   lanes?: undefined;
 }
 
@@ -88,8 +90,6 @@ export interface TenantStatus {
 
 interface Instance {
   sandbox: Sandbox;
-  /** the plugin's config with the tenant's overrides, serialised once */
-  configJson: string;
   limits: GrantedLimits;
   /** requests holding it; a replaced instance is disposed when the last one ends */
   leases: number;
@@ -271,7 +271,6 @@ export class Registry {
     // Serialized once, for every plugin of the chain; each step adds only its small overlay.
     let inputJson: string | undefined;
     const steps = chain.map((plugin, i): ChainStep => {
-      const name = JSON.stringify(plugin.manifest.name);
       const instance = held[i];
       const fault = this.faults.get(plugin.manifest.name)?.get(tenant.id);
       if (fault?.disabled) return { plugin: plugin.manifest.name, timeoutMs: instance.limits.timeouts[hook], run: () => Promise.resolve({ status: "error", error: fault.reason }) };
@@ -285,7 +284,7 @@ export class Registry {
             hook,
             inputJson,
             overlayJson: JSON.stringify(overlay),
-            ctxJson: `{"tenant":${JSON.stringify(tenant.id)},"hook":"${hook}","plugin":${name},"config":${instance.configJson},"data":${JSON.stringify(data)}}`,
+            dataJson: JSON.stringify(data),
             deadline,
             meta: { hook, requestId },
           });
@@ -351,7 +350,9 @@ export class Registry {
     if (!instance) {
       const overrides = tenant.config[plugin.manifest.name] ?? {};
       const limits = grantedLimits(plugin.manifest, this.options.config(), tenant.id);
-      instance = { sandbox: this.createSandbox(plugin, tenant, limits.memoryMb, local), configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)), limits, leases: 0, replaced: false };
+      // the plugin's config with the tenant's overrides: enters the sandbox once, when it is built
+      const configJson = JSON.stringify(mergeConfig(plugin.manifest.config, overrides));
+      instance = { sandbox: this.createSandbox(plugin, tenant, limits.memoryMb, configJson, local), limits, leases: 0, replaced: false };
       byTenant.set(tenant.id, instance);
     }
     return instance;
@@ -371,7 +372,7 @@ export class Registry {
     }
   }
 
-  private createSandbox(plugin: LoadedPlugin, tenant: Tenant, memoryMb: number, local: LocalOptions): Sandbox {
+  private createSandbox(plugin: LoadedPlugin, tenant: Tenant, memoryMb: number, configJson: string, local: LocalOptions): Sandbox {
     const m = plugin.manifest;
     const granted: Record<string, Capability> = {};
     if (m.records) granted.records = local.capabilities.records;
@@ -386,6 +387,9 @@ export class Registry {
       capabilities: granted,
       recordsDir: tenant.recordsDir,
       allowHosts: m.allowHosts,
+      sync: local.sync !== undefined,
+      watch: local.sync?.watch(tenant.id, m.name),
+      configJson,
       // lines the logger would not write never leave the isolate
       logLevels: LOG_LEVELS.filter((level) => log.isLevelEnabled(level)),
       logLimit: limiter && {

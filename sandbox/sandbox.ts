@@ -39,10 +39,23 @@ export interface SandboxOptions {
    * still gets its own copy of the config.
    */
   configJson?: string;
+  /** told around each sync call, so a thread outside this one can name who holds it (a lane's watchdog) */
+  watch?: SyncWatch;
   /** told once, with the error text its runs answer from then on, when the sandbox disables itself */
   onDisabled?(reason: string): void;
   /** receives the plugin's `ctx.log.*` lines */
   onLog(level: LogLevel, message: string, fields: Record<string, unknown> | undefined, run: RunMeta | undefined): void;
+}
+
+/** Marks a sandbox's sync calls: `enter` before one starts, with its deadline; `leave` when it has returned. */
+export interface SyncWatch {
+  enter(deadline: number): void;
+  leave(): void;
+}
+
+/** The error text of a disabled plugin's runs, for a fault `reason`. */
+export function disabledReason(reason: string): string {
+  return `disabled: ${reason}; it runs again when the plugin is reloaded`;
 }
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -425,9 +438,15 @@ export class Sandbox {
 
   /** A sync run: its answer, or null while the plugin awaits the host. Throws what isolated-vm throws. */
   private callSync(live: Live, request: RunRequest): string | null {
-    const answer = live.run.applySync(undefined, [true, request.hook, ...this.pieces(request)], { timeout: Math.max(1, request.deadline - Date.now()) });
-    if (answer !== null) return answer as string;
-    return live.poll.applySync(undefined, [], { timeout: Math.max(1, request.deadline - Date.now()) });
+    const watch = this.options.watch;
+    watch?.enter(request.deadline);
+    try {
+      const answer = live.run.applySync(undefined, [true, request.hook, ...this.pieces(request)], { timeout: Math.max(1, request.deadline - Date.now()) });
+      if (answer !== null) return answer as string;
+      return live.poll.applySync(undefined, [], { timeout: Math.max(1, request.deadline - Date.now()) });
+    } finally {
+      watch?.leave();
+    }
   }
 
   /** The rest of a sync run whose plugin awaits the host, as an async run; never throws. */
@@ -645,7 +664,7 @@ export class Sandbox {
   /** Stops serving for good (until the plugin is reloaded), and frees the live isolate. */
   private disable(reason: string): void {
     const first = this.disabled === undefined;
-    this.disabled ??= `disabled: ${reason}; it runs again when the plugin is reloaded`;
+    this.disabled ??= disabledReason(reason);
     this.halted.fire(new IsolateLost(this.disabled));
     this.kill();
     if (first) this.options.onDisabled?.(this.disabled);
