@@ -9,7 +9,7 @@ import type { SyncWatch } from "../../sandbox/index.js";
 import { WATCH_FD, WATCH_TICK_MS } from "./protocol.js";
 
 /**
- * How long a sync call may run past its time limit before its lane is given up: the same grace
+ * How long a sync call may run past its time limit (where isolated-vm stops it) before its lane is given up: the same grace
  * the sandbox gives a stopped run in async mode (it disables the plugin then, too).
  */
 export const STUCK_AFTER_MS = 2000;
@@ -44,7 +44,7 @@ setInterval(() => {
     tell({ type: "stuck", ...who, reason: "V8 failed fatally in this plugin (Catastrophic out-of-memory error)" });
   } else if (now > deadline + stuckAfterMs) {
     told = seq;
-    tell({ type: "stuck", ...who, reason: "V8 did not stop it (still running " + stuckAfterMs + " ms after its time limit)" });
+    tell({ type: "stuck", ...who, reason: "V8 did not stop it (still running " + stuckAfterMs + " ms after being stopped)" });
   } else {
     // the main thread cannot beat while it runs a plugin within its time: the watchdog vouches for it
     tell({ type: "busy" });
