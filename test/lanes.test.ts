@@ -153,6 +153,25 @@ describe("lanes", () => {
     }
   });
 
+  it("a plugin that runs synchronously past the lane's silence limit, within its own time, keeps its lane: the watchdog speaks for the busy thread", async function () {
+    this.timeout(120_000);
+    const { logger, lines } = keepingLogger("info");
+    const host = await startTestHost(pluginsDir(WORK), { ...CONFIG, timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
+    try {
+      const tenant = TENANTS.find((t) => laneOf(t, 2) === 0)!;
+      assert.equal((await post(host, tenant)).status, 200);
+      const lanes = host.lanePids();
+      // 3 s in one sync call: the lane's main thread sends no beat meanwhile (silence kills at 2 s)
+      const answer = await post(host, tenant, 3000);
+      assert.deepEqual(statuses(answer.trace), ["work;status=ok"]);
+      assert.match(answer.body.data.phone, new RegExp(`^${PHONE}#${tenant}#2$`), "the same sandbox ran it");
+      assert.ok(lanes.every((pid) => host.lanePids().includes(pid)), "no lane was replaced");
+      assert.ok(!lines.some((l) => l.message === "lane stopped answering; killing it"));
+    } finally {
+      await host.close();
+    }
+  });
+
   it("a plugin that fails fatally, and one V8 does not stop, each cost one lane replacement, never the host, and stay disabled for that tenant", async function () {
     this.timeout(120_000);
     const host = await spawnHost(
