@@ -170,7 +170,11 @@ function load(target: Child, requests: HookRequest[], rate?: LoadOptions["rate"]
 }
 
 /** A host as `npm start` runs it; with `config`, through a config file that serves the same token-less `default` tenant. */
-function startHost(pluginsDir: string, logName: string, config?: Record<string, unknown>): Promise<Child> {
+/** BENCH_LANE_CALLS=sync measures every host with lanes calling their isolates on the lane's thread. */
+const laneCalls = process.env.BENCH_LANE_CALLS;
+
+function startHost(pluginsDir: string, logName: string, given?: Record<string, unknown>): Promise<Child> {
+  const config = laneCalls ? { ...given, laneCalls } : given;
   let configFile: string | undefined;
   if (config) {
     configFile = join(work, logName.replace(/\.log$/, ".json"));

@@ -52,9 +52,9 @@ function start(init: LaneInit) {
     maxSandboxes: Math.max(1, Math.ceil(config.maxSandboxes / init.lanes)),
     pluginLog,
     onFault: (plugin, tenant, reason) => send({ type: "fault", plugin, tenant, reason }),
-    // a chain's plugins are called synchronously (~20 µs a run instead of ~120): a fatal V8 error
-    // then parks this thread, and the watchdog names the plugin to the front
-    sync: startWatchdog(),
+    // with laneCalls "sync" a chain's plugins are called on this thread (~20 µs a run instead of
+    // ~120): a fatal V8 error then parks it, and the watchdog names the plugin to the front
+    sync: config.laneCalls === "sync" ? startWatchdog() : undefined,
   });
   for (const result of init.served) registry.apply(result);
   for (const d of init.disabled) registry.recordFault(d.plugin, d.tenant, d.reason, true);
