@@ -22,13 +22,13 @@ export interface HostOptions {
   nodeArgs?: string[];
 }
 
-/** `node core/main.ts` exactly as `npm start` runs it, on a free loopback port. */
+/** The compiled host (dist/core/main.js) exactly as `npm start` runs it, on a free loopback port. */
 export async function startHostProcess(o: HostOptions): Promise<Child> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", HOOKHOST_PLUGINS: o.pluginsDir, LOG_LEVEL: o.logLevel };
   if (o.configFile) env.HOOKHOST_CONFIG = o.configFile;
   else delete env.HOOKHOST_CONFIG;
-  return startChild([...(o.nodeArgs ?? []), "--no-node-snapshot", "--import", "tsx", join(ROOT, "core", "main.ts")], env, port, o.logFile);
+  return startChild([...(o.nodeArgs ?? []), "--no-node-snapshot", join(ROOT, "dist", "core", "main.js")], env, port, o.logFile);
 }
 
 /** The bare Koa echo server (bench/echo-server.ts), the ceiling the host is compared with. */

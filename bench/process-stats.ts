@@ -1,18 +1,62 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
-/** Resident memory of a process, in bytes (VmRSS of /proc/<pid>/status). */
+// A host with lanes is a tree of processes: the front and its lane processes. Every figure here
+// is the sum over the process and its descendants (RSS summed counts shared pages once per process).
+
+/** Resident memory of a process and its descendants, in bytes (VmRSS of /proc/<pid>/status). */
 export function rssBytes(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return tree(pid).reduce((sum, p) => sum + ownRss(p), 0);
+}
+
+/** CPU time a process and its live descendants have used so far (all threads, user + system), in seconds. */
+export function cpuSeconds(pid: number): number {
+  return tree(pid).reduce((sum, p) => sum + ownCpuSeconds(p), 0);
+}
+
+function ownRss(pid: number): number {
+  const text = readOrEmpty(`/proc/${pid}/status`);
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(text);
+  // a descendant that exited between the listing and the read counts as nothing
+  if (!match) {
+    if (text === "" || /^State:\s+Z/m.test(text)) return 0;
+    throw new Error(`no VmRSS in /proc/${pid}/status`);
+  }
   return Number(match[1]) * 1024;
 }
 
-/** CPU time a process has used so far (all its threads, user + system), in seconds. */
-export function cpuSeconds(pid: number): number {
+function ownCpuSeconds(pid: number): number {
+  const stat = readOrEmpty(`/proc/${pid}/stat`);
+  if (stat === "") return 0;
   // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  const fields = stat.split(") ")[1].split(" ");
   const ticksPerSecond = 100; // USER_HZ, 100 on every Linux this runs on
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** `pid` and its descendants, from each thread's /proc/<pid>/task/<tid>/children. */
+function tree(pid: number): number[] {
+  if (readOrEmpty(`/proc/${pid}/stat`) === "") throw new Error(`no process ${pid}`);
+  const out: number[] = [];
+  const visit = (p: number) => {
+    out.push(p);
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const task of tasks) for (const child of readOrEmpty(`/proc/${p}/task/${task}/children`).split(" ").filter(Boolean)) visit(Number(child));
+  };
+  visit(pid);
+  return out;
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }
 
 /** Samples a process's RSS every 100 ms until stopped; the largest sample is what a run reports. */

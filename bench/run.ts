@@ -10,9 +10,14 @@
 // eight variants of the process_client_phone fixture (phone formats, stages, a test trunk);
 // (a14) and (b14) rotate all fourteen hooks' fixtures. (d) runs bench/customizer.mjs, the same
 // three plugin files chained in one fresh `node` process per call.
+//
+// Issue 12 (lanes): when the host config has a `lanes` setting, three more hosts serve the chain
+// with `lanes` 0 (in-process), 1 and 2 in their config file, loaded in the same rounds; (c) keeps
+// the host's default. (s) measures the sandbox layer alone, in this process, in each call mode.
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { hostConfigSchema } from "../core/config.js";
 import { startEchoProcess, startHostProcess, type Child } from "./children.js";
 import { metricSum, postHook } from "./client.js";
 import { measureColdStart, type ColdStart } from "./cold-start.js";
@@ -21,7 +26,8 @@ import { measureManyTenants } from "./many-tenants.js";
 import { customizeOnce, measureProcessPerCall } from "./process-per-call.js";
 import { sampleRss } from "./process-stats.js";
 import { BENCH } from "./paths.js";
-import { printReport, targets, type Results } from "./report.js";
+import { printReport, targets, type LaneLoads, type Results, type Round } from "./report.js";
+import { CALL_MODES, measureSandboxCalls, type SandboxCallsResult } from "./sandbox-calls.js";
 import { allHookRequests, clientPhoneRequests, type HookRequest } from "./requests.js";
 
 const settings = {
@@ -34,6 +40,7 @@ const settings = {
   perCallConcurrency: availableParallelism(),
   coldStarts: 3,
   tenants: 1000,
+  sandboxChains: 3000,
   // The host logs one line per request at `info`, as `npm start` does; its log goes to a file.
   logLevel: process.env.BENCH_LOG_LEVEL ?? "info",
   // Extra node flags for the host processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -45,6 +52,9 @@ const phone = clientPhoneRequests();
 const everyHook = allHookRequests();
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const running: { stop(): Promise<unknown> }[] = [];
+// Lane processes (issue 12) exist once the host config knows the key.
+const lanesSupported = "lanes" in hostConfigSchema.shape;
+const LANE_COUNTS = { zero: 0, one: 1, two: 2 };
 
 try {
   const results = await runAll();
@@ -72,11 +82,16 @@ async function runAll(): Promise<Results> {
   const chain = await server(startHost(chainDir, "host-chain.log"));
   await checkAnswers(bare.child, phone, (r) => JSON.stringify({ state: "success", data: { phone: JSON.parse(r.body).phone } }), 0);
   await checkAnswers(chain.child, phone, (_r, i) => expected[i], 3);
+  const laneHost = (lanes: number) => server(startHost(chainDir, `host-lanes-${lanes}.log`, { lanes }));
+  const laneHosts = lanesSupported ? { zero: await laneHost(LANE_COUNTS.zero), one: await laneHost(LANE_COUNTS.one), two: await laneHost(LANE_COUNTS.two) } : undefined;
+  for (const host of Object.values(laneHosts ?? {})) await checkAnswers(host.child, phone, (_r, i) => expected[i], 3);
 
-  const rounds: { a: LoadResult; b: LoadResult; c: LoadResult }[] = [];
+  const rounds: Round[] = [];
   for (let i = 1; i <= settings.rounds; i++) {
-    log(`round ${i}/${settings.rounds}: (a) Koa echo, (b) hookhost without plugins, (c) hookhost with the 3-plugin chain`);
-    rounds.push({ a: await load(echo.child, phone), b: await load(bare.child, phone), c: await load(chain.child, phone) });
+    log(`round ${i}/${settings.rounds}: (a) Koa echo, (b) hookhost without plugins, (c) hookhost with the 3-plugin chain${laneHosts ? ", (c) with lanes 0, 1 and 2" : ""}`);
+    const round: Round = { a: await load(echo.child, phone), b: await load(bare.child, phone), c: await load(chain.child, phone) };
+    if (laneHosts) round.lanes = { zero: await load(laneHosts.zero.child, phone), one: await load(laneHosts.one.child, phone), two: await load(laneHosts.two.child, phone) };
+    rounds.push(round);
   }
   log("every hook's fixture: (a14) Koa echo, (b14) hookhost without plugins");
   const a14 = await load(echo.child, everyHook);
@@ -92,8 +107,17 @@ async function runAll(): Promise<Results> {
   for (let i = 1; i <= settings.coldStarts; i++) coldStarts.push(await measureColdStart(chain.child.url, chainDir, join(PLUGINS, "phone-alias-map"), `cold-${i}`, phone[0]));
   const metrics = await fetch(`${chain.child.url}/metrics`).then((r) => r.text());
   const failedPluginRuns = metricSum(metrics, "hookhost_plugin_runs_total", (l) => !/outcome="(ok|skip)"/.test(l));
-  const hostRssMaxMb = { noPlugin: await bare.stop(), chain: await chain.stop() };
+  const hostRssMaxMb: Results["hostRssMaxMb"] = { noPlugin: await bare.stop(), chain: await chain.stop() };
+  if (laneHosts) for (const [name, host] of Object.entries(laneHosts)) hostRssMaxMb[`lanes-${name}`] = await host.stop();
   await echo.stop();
+
+  log(`(s) the sandbox layer alone, ${settings.sandboxChains} chains per mode, ${settings.rounds} interleaved rounds`);
+  const sandboxRounds: SandboxCallsResult[][] = [];
+  for (let i = 0; i < settings.rounds; i++) {
+    const round: SandboxCallsResult[] = [];
+    for (const mode of CALL_MODES) round.push(await measureSandboxCalls(mode, phone, settings.sandboxChains));
+    sandboxRounds.push(round);
+  }
 
   log(`(d) one process per call, ${settings.perCallConcurrency} at a time, ${settings.perCallSeconds} s`);
   const d = await measureProcessPerCall(phone, expected, settings.perCallConcurrency, settings.perCallSeconds);
@@ -104,20 +128,28 @@ async function runAll(): Promise<Results> {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "", node: process.version, loadAverage: { before: loadBefore, after: loadavg()[0] } },
     settings: { ...settings, bodies: { phone: sizes(phone), everyHook: sizes(everyHook) } },
     rounds,
-    load: { a: median(rounds.map((r) => r.a)), a14, b: median(rounds.map((r) => r.b)), b14, c, fixedBursts, fixedPaced, echoPaced },
+    load: { a: median(rounds.map((r) => r.a)), a14, b: median(rounds.map((r) => r.b)), b14, c, fixedBursts, fixedPaced, echoPaced, lanes: laneMedians(rounds) },
     ratios: {
       cOverA: medianOf(rounds.map((r) => r.c.reqPerSec / r.a.reqPerSec)),
+      perPluginRunUs: medianOf(rounds.map((r) => perPluginRunUs(r.c, r.a))),
+      cOverLanes0: lanesSupported ? medianOf(rounds.map((r) => r.c.reqPerSec / r.lanes!.zero.reqPerSec)) : undefined,
       bOverA: medianOf(rounds.map((r) => r.b.reqPerSec / r.a.reqPerSec)),
       cOverB: medianOf(rounds.map((r) => r.c.reqPerSec / r.b.reqPerSec)),
       b14OverA14: b14.reqPerSec / a14.reqPerSec,
       cOverD: c.reqPerSec / d.callsPerSec,
     },
     processPerCall: d,
+    sandboxCalls: CALL_MODES.map((_, i) => medianBy(sandboxRounds.map((r) => r[i]), (x) => x.cpuUsPerPluginRun)),
     coldStarts,
     manyTenants,
     hostRssMaxMb,
     failedPluginRuns,
-    hostLogProblems: { noPlugin: logProblems("host-no-plugin.log"), chain: logProblems("host-chain.log"), manyTenants: logProblems("host-many-tenants.log") },
+    hostLogProblems: {
+      noPlugin: logProblems("host-no-plugin.log"),
+      chain: logProblems("host-chain.log"),
+      ...(laneHosts ? Object.fromEntries(Object.entries(LANE_COUNTS).map(([name, n]) => [`lanes-${name}`, logProblems(`host-lanes-${n}.log`)])) : {}),
+      manyTenants: logProblems("host-many-tenants.log"),
+    },
     targets: [],
   };
   results.targets = targets(results);
@@ -137,8 +169,31 @@ function load(target: Child, requests: HookRequest[], rate?: LoadOptions["rate"]
   });
 }
 
-function startHost(pluginsDir: string, logName: string): Promise<Child> {
-  return startHostProcess({ pluginsDir, logFile: join(work, logName), logLevel: settings.logLevel, nodeArgs: settings.hostNodeArgs });
+/** A host as `npm start` runs it; with `config`, through a config file that serves the same token-less `default` tenant. */
+/** BENCH_LANE_CALLS=sync measures every host with lanes calling their isolates on the lane's thread. */
+const laneCalls = process.env.BENCH_LANE_CALLS;
+
+function startHost(pluginsDir: string, logName: string, given?: Record<string, unknown>): Promise<Child> {
+  const config = laneCalls ? { ...given, laneCalls } : given;
+  let configFile: string | undefined;
+  if (config) {
+    configFile = join(work, logName.replace(/\.log$/, ".json"));
+    writeFileSync(configFile, JSON.stringify({ tenants: { default: {} }, ...config }));
+  }
+  return startHostProcess({ pluginsDir, configFile, logFile: join(work, logName), logLevel: settings.logLevel, nodeArgs: settings.hostNodeArgs });
+}
+
+/**
+ * What one plugin run costs the throughput above a bare request, in µs: the chain's time per
+ * request less the echo's, over the chain's three plugins (issue 12).
+ */
+function perPluginRunUs(chain: LoadResult, echo: LoadResult): number {
+  return ((1 / chain.reqPerSec - 1 / echo.reqPerSec) / 3) * 1e6;
+}
+
+function laneMedians(rounds: Round[]): LaneLoads | undefined {
+  if (!rounds.every((r) => r.lanes)) return undefined;
+  return { zero: median(rounds.map((r) => r.lanes!.zero)), one: median(rounds.map((r) => r.lanes!.one)), two: median(rounds.map((r) => r.lanes!.two)) };
 }
 
 /** A server child whose RSS is sampled over its whole life; `stop()` gives the largest sample in MB. */
@@ -191,6 +246,10 @@ function logProblems(name: string): string[] {
 /** The run with the median throughput, whole, so its latencies and RSS belong to the same run. */
 function median(runs: LoadResult[]): LoadResult {
   return [...runs].sort((x, y) => x.reqPerSec - y.reqPerSec)[Math.floor((runs.length - 1) / 2)];
+}
+
+function medianBy<T>(items: T[], key: (item: T) => number): T {
+  return [...items].sort((x, y) => key(x) - key(y))[Math.floor((items.length - 1) / 2)];
 }
 
 function medianOf(values: number[]): number {

@@ -12,7 +12,7 @@ import type { Tenant } from "./tenants.js";
 import { asVersionOf, pairTrials, rolloutStep, type RequestContext, type ShadowCounts, type Trial, type VersionRun } from "./rollout.js";
 import { MAX_RUN_LOG_LINES, RecentRuns, type RunLogLine, type RunsReader } from "./runs.js";
 import { RolloutRefusal, VersionHistory, type ServedReason } from "./versions.js";
-import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading, type RunMeta } from "../sandbox/index.js";
+import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading, type RunMeta, type SyncWatch } from "../sandbox/index.js";
 
 /** The capabilities the host offers; a plugin's manifest decides which of them its sandboxes get. */
 export interface HostCapabilities {
@@ -35,6 +35,8 @@ export interface LocalOptions extends CommonOptions {
   pluginLog?: PluginLogLimiter;
   /** a sandbox disabled itself: V8 failed fatally in it, or did not stop (a lane then asks to be replaced) */
   onFault?(plugin: string, tenant: string, reason: string): void;
+  /** call isolates synchronously (a lane only: a fatal V8 error then parks the calling thread); `watch` marks each call for the lane's watchdog */
+  sync?: { watch(tenant: string, plugin: string): SyncWatch };
   lanes?: undefined;
 }
 
@@ -127,8 +129,6 @@ export interface ShadowTally {
 
 interface Instance {
   sandbox: Sandbox;
-  /** the plugin's config with the tenant's overrides, serialised once */
-  configJson: string;
   limits: GrantedLimits;
   /** requests holding it; a replaced instance is disposed when the last one ends */
   leases: number;
@@ -537,7 +537,6 @@ export class Registry {
 
   /** One version of a plugin on this request, in the sandbox `instance`; its outcome names the version. */
   private versionRun(plugin: LoadedPlugin, owner: string, instance: Instance, tenant: Tenant, hook: HookName, requestId: string): VersionRun {
-    const name = JSON.stringify(plugin.manifest.name);
     return {
       plugin,
       timeoutMs: instance.limits.timeouts[hook],
@@ -553,7 +552,7 @@ export class Registry {
           hook,
           inputJson,
           overlayJson: JSON.stringify(overlay),
-          ctxJson: `{"tenant":${JSON.stringify(tenant.id)},"hook":"${hook}","plugin":${name},"config":${instance.configJson},"data":${JSON.stringify(data)}}`,
+          dataJson: JSON.stringify(data),
           // a canary's own limit may be lower than the step's
           deadline: Math.min(deadline, Date.now() + instance.limits.timeouts[hook]),
           meta,
@@ -570,14 +569,9 @@ export class Registry {
     if (!instance) {
       const overrides = tenant.config[plugin.manifest.name] ?? {};
       const limits = grantedLimits(plugin.manifest, this.options.config(), tenant.id);
-      instance = {
-        sandbox: this.createSandbox(plugin, owner, tenant, limits.memoryMb, local),
-        configJson: JSON.stringify(mergeConfig(plugin.manifest.config, overrides)),
-        limits,
-        leases: 0,
-        replaced: false,
-        shadows: 0,
-      };
+      // the plugin's config with the tenant's overrides: enters the sandbox once, when it is built
+      const configJson = JSON.stringify(mergeConfig(plugin.manifest.config, overrides));
+      instance = { sandbox: this.createSandbox(plugin, owner, tenant, limits.memoryMb, configJson, local), limits, leases: 0, replaced: false, shadows: 0 };
       byTenant.set(tenant.id, instance);
     }
     return instance;
@@ -597,7 +591,7 @@ export class Registry {
     }
   }
 
-  private createSandbox(plugin: LoadedPlugin, owner: string, tenant: Tenant, memoryMb: number, local: LocalOptions): Sandbox {
+  private createSandbox(plugin: LoadedPlugin, owner: string, tenant: Tenant, memoryMb: number, configJson: string, local: LocalOptions): Sandbox {
     const m = plugin.manifest;
     const granted: Record<string, Capability> = {};
     if (m.records) granted.records = local.capabilities.records;
@@ -612,6 +606,9 @@ export class Registry {
       capabilities: granted,
       recordsDir: tenant.recordsDir,
       allowHosts: m.allowHosts,
+      sync: local.sync !== undefined,
+      watch: local.sync?.watch(tenant.id, m.name),
+      configJson,
       // lines the logger would not write never leave the isolate
       logLevels: LOG_LEVELS.filter((level) => log.isLevelEnabled(level)),
       logLimit: limiter && {

@@ -2,11 +2,20 @@
 // that holds the host's References: they live in this closure and never reach plugin code, which
 // sees plain sandbox-made functions (`defineHook`, `cancel`, `ctx.log.*`, capability methods).
 //
-// Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, limitsJson])`
-// (limits: see bootstrapLimits() in sandbox.ts). It returns three functions the host calls by
-// Reference: `register(hook, fn)`, `run(hook, inputPieces, overlayPieces, ...pieces)` (input,
-// overlay and ctx JSON, cut in pieces; the plugin gets `{ ...input, ...overlay }`) and
-// `answer(id, ...pieces)`, a capability call's answer.
+// Evaluated with `context.evalClosure(BOOTSTRAP, [logRef, capRef, grantsJson, limitsJson, fixedJson])`
+// (limits: see bootstrapLimits() in sandbox.ts; fixed: ctx's tenant, plugin and config JSON, or
+// null). It returns the functions the host calls by Reference: `register(hook, fn)`,
+// `run(sync, hook, inputPieces, overlayPieces, dataOnly, ...pieces)` (input, overlay and ctx JSON,
+// or with dataOnly ctx.data's JSON alone, cut in pieces; the plugin gets `{ ...input, ...overlay }`),
+// `answer(id, ...pieces)`, a capability call's answer, and for sync runs `poll()` and `late()`.
+//
+// A run is sync when the host calls it with applySync (in a lane process). It answers at once when
+// the plugin's result is there by the end of that call, microtasks included (isolated-vm runs them
+// before it returns); poll() hands over a result that settled in those microtasks. A plugin that
+// awaits the host (a capability) is not done then: poll() answers null, and the host waits for
+// late(), the promise of the answer, as for an async run. While the host is inside applySync, log
+// lines and capability calls cross with applySync too: isolated-vm runs them inline on the host's
+// thread, inside the run, so they carry its request id.
 // Everything crossing the boundary is JSON text: strings, or arrays of string pieces under 1 KB
 // (see pieces() in sandbox.ts); one copy in, one copy out per call.
 //
@@ -15,7 +24,7 @@
 // before plugin code runs, no method is looked up on a plugin-reachable object at call time, and
 // the options handed to isolated-vm have no prototype.
 export const BOOTSTRAP = String.raw`
-const logRef = $0, capRef = $1, grants = JSON.parse($2), limits = JSON.parse($3);
+const logRef = $0, capRef = $1, grants = JSON.parse($2), limits = JSON.parse($3), fixed = JSON.parse($4);
 // uncurry(f)(self, ...args) is f.call(self, ...args), with both call and f fixed now
 const uncurry = Function.prototype.bind.bind(Function.prototype.call);
 const slice = uncurry(String.prototype.slice), toText = String;
@@ -28,6 +37,13 @@ const mapGet = uncurry(Map.prototype.get), mapSet = uncurry(Map.prototype.set);
 const weakAdd = uncurry(WeakSet.prototype.add), weakHas = uncurry(WeakSet.prototype.has);
 const now = Date.now, min = Math.min;
 const sendLog = uncurry(logRef.applyIgnored), sendCall = uncurry(capRef.applyIgnored);
+const sendLogNow = uncurry(logRef.applySync), sendCallNow = uncurry(capRef.applySync);
+// true while the host waits in applySync for this run (see the top of this file)
+let inline = false;
+function toHost(ref, args) {
+  if (inline) (ref === logRef ? sendLogNow : sendCallNow)(ref, undefined, args);
+  else (ref === logRef ? sendLog : sendCall)(ref, undefined, args);
+}
 const { maxResultChars, maxLogChars, maxFieldsChars, maxErrorChars, maxReasonChars, callsInFlight, maxArgsChars, logPerSecond, logBurst } = limits;
 const crosses = { __proto__: null };
 for (const level of limits.logLevels) crosses[level] = true;
@@ -86,13 +102,13 @@ function emit(level, message, fields) {
   }
   const lost = dropped;
   dropped = 0;
-  sendLog(logRef, undefined, [lost, level, text(message, maxLogChars), fieldsJson(fields)]);
+  toHost(logRef, [lost, level, text(message, maxLogChars), fieldsJson(fields)]);
 }
 function reportDrops() {
   if (dropped === 0) return;
   const lost = dropped;
   dropped = 0;
-  sendLog(logRef, undefined, [lost]);
+  toHost(logRef, [lost]);
 }
 const log = freeze({
   debug: (m, f) => emit("debug", m, f),
@@ -153,7 +169,7 @@ async function send(name, method, label, args) {
   const answered = new PromiseType((resolve) => { waiting[id] = resolve; });
   let reply;
   // the host hands the answer back through answer(), in a call timed to the run's deadline
-  try { sendCall(capRef, undefined, [id, name, method, json]); reply = await answered; }
+  try { toHost(capRef, [id, name, method, json]); reply = await answered; }
   finally { if (mine === runs) inFlight--; }
   const settled = parse(reply);
   if (hasOwn(settled, "error")) throw new ErrorType(label + ": " + settled.error);
@@ -176,28 +192,73 @@ function register(hook, fn) {
   if (typeof fn !== "function") throw new TypeErrorType("the default export of " + hook + " is not a function");
   mapSet(hooks, hook, fn);
 }
-async function run(hook, inputPieces, overlayPieces, ...pieces) {
+// A sync run's answer once its result settles, and the promise of it (see the top of this file).
+let lateAnswer = null, lateRun = null;
+function run(sync, hook, inputPieces, overlayPieces, dataOnly, ...pieces) {
   runs++;
   inFlight = 0;
   // answers to an earlier run's calls are never delivered: forget those calls
   waiting = { __proto__: null };
-  const answer = await outcome(hook, inputPieces, overlayPieces, pieces);
+  inline = sync;
+  lateAnswer = null;
+  lateRun = null;
+  const answer = start(hook, inputPieces, overlayPieces, dataOnly, pieces);
+  if (typeof answer === "string") {
+    const out = ended(answer);
+    return sync ? out : new PromiseType((resolve) => resolve(out));
+  }
+  const mine = runs;
+  const done = then(answer, (a) => {
+    if (mine !== runs) return a;
+    lateAnswer = ended(a);
+    return lateAnswer;
+  });
+  if (!sync) return done;
+  lateRun = done;
+  return null;
+}
+function ended(answer) {
   reportDrops();
+  inline = false;
   return answer;
 }
+// The sync run's answer if its result settled in the microtasks of run(); else null, and the run
+// goes on asynchronously: from now on the host is not inside applySync.
+function poll() {
+  if (lateAnswer !== null) return lateAnswer;
+  inline = false;
+  return null;
+}
+function late() {
+  return lateRun;
+}
+// The answer as a string when the plugin's result is there at once; else the promise of it.
 // Each JSON string arrives cut into pieces of under 1 KB (see pieces() in sandbox.ts).
-async function outcome(hook, inputPieces, overlayPieces, pieces) {
-  const inputJson = joined(pieces, 0, inputPieces);
-  const overlayJson = joined(pieces, inputPieces, inputPieces + overlayPieces);
-  const c = parse(joined(pieces, inputPieces + overlayPieces));
-  // spread defines own properties: no setter a plugin put on Object.prototype is called
-  const ctx = { tenant: c.tenant, hook: c.hook, plugin: c.plugin, config: c.config, data: c.data, log, ...capabilities };
+function start(hook, inputPieces, overlayPieces, dataOnly, pieces) {
   let result;
   try {
+    const inputJson = joined(pieces, 0, inputPieces);
+    const overlayJson = joined(pieces, inputPieces, inputPieces + overlayPieces);
+    const last = parse(joined(pieces, inputPieces + overlayPieces));
+    // the config is parsed for every run: what a plugin changes in it never reaches the next run
+    const c = dataOnly ? { tenant: fixed.tenant, hook, plugin: fixed.plugin, config: parse(fixed.configJson), data: last } : last;
+    // spread defines own properties: no setter a plugin put on Object.prototype is called
+    const ctx = { tenant: c.tenant, hook: c.hook, plugin: c.plugin, config: c.config, data: c.data, log, ...capabilities };
     const input = overlayJson === "{}" ? parse(inputJson) : { ...parse(inputJson), ...parse(overlayJson) };
-    result = await mapGet(hooks, hook)(input, freeze(ctx));
-  }
-  catch (e) { return errorAnswer(describe(e)); }
+    result = mapGet(hooks, hook)(input, freeze(ctx));
+    // taken up as await would: a thenable's then() is plugin code, and runs inside the run
+    if (thenable(result)) return then(new PromiseType((resolve) => resolve(result)), finish, failed);
+  } catch (e) { return failed(e); }
+  return finish(result);
+}
+function thenable(value) {
+  if ((typeof value !== "object" || value === null) && typeof value !== "function") return false;
+  return typeof value.then === "function";
+}
+function failed(e) {
+  return errorAnswer(describe(e));
+}
+function finish(result) {
   if (result === undefined || result === null) return '{"t":"skip"}';
   if (weakHas(cancels, result)) return stringify({ __proto__: null, t: "cancel", reason: result.reason });
   // A Map or Set would serialize as {} and a class instance as its fields: a bug, not data.
@@ -214,5 +275,5 @@ async function outcome(hook, inputPieces, overlayPieces, pieces) {
   if (out.length > maxResultChars) return errorAnswer("the result is larger than " + maxResultChars + " characters");
   return '{"t":"ok","v":' + out + "}";
 }
-return [register, run, answer];
+return [register, run, answer, poll, late];
 `;

@@ -153,7 +153,27 @@ describe("lanes", () => {
     }
   });
 
-  it("a plugin that fails fatally, and one V8 does not stop, each cost one lane replacement, never the host, and stay disabled for that tenant", async function () {
+  it("a plugin that runs synchronously past the lane's silence limit, within its own time, keeps its lane: the watchdog speaks for the busy thread", async function () {
+    this.timeout(120_000);
+    const { logger, lines } = keepingLogger("info");
+    const host = await startTestHost(pluginsDir(WORK), { ...CONFIG, laneCalls: "sync", timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
+    try {
+      const tenant = TENANTS.find((t) => laneOf(t, 2) === 0)!;
+      assert.equal((await post(host, tenant)).status, 200);
+      const lanes = host.lanePids();
+      // 3 s in one sync call: the lane's main thread sends no beat meanwhile (silence kills at 2 s)
+      const answer = await post(host, tenant, 3000);
+      assert.deepEqual(statuses(answer.trace), ["work;status=ok"]);
+      assert.match(answer.body.data.phone, new RegExp(`^${PHONE}#${tenant}#2$`), "the same sandbox ran it");
+      assert.ok(lanes.every((pid) => host.lanePids().includes(pid)), "no lane was replaced");
+      assert.ok(!lines.some((l) => l.message === "lane stopped answering; killing it"));
+    } finally {
+      await host.close();
+    }
+  });
+
+  for (const laneCalls of ["async", "sync"] as const)
+  it(`laneCalls ${laneCalls}: a plugin that fails fatally, and one V8 does not stop, each cost one lane replacement, never the host, and stay disabled for that tenant`, async function () {
     this.timeout(120_000);
     const host = await spawnHost(
       {
@@ -164,7 +184,7 @@ describe("lanes", () => {
         "other/plugin.json": { tenants: ["u"] },
         "other/customize_entity.js": `export default () => ({ other: "fine" });`,
       },
-      { tenants: { t: {}, u: {} }, lanes: 2 },
+      { tenants: { t: {}, u: {} }, lanes: 2, laneCalls },
     );
     try {
       const fatal = await host.post("customize_entity", { ...fixture("customize_entity"), attack: true });

@@ -12,6 +12,17 @@ import type { ChainRequest } from "./dispatch.js";
 
 /** How often a lane tells the front it is alive (and what its sandboxes hold). */
 export const BEAT_MS = 100;
+/** The lane's descriptor for its watchdog's pipe to the front (after stdin, stdout, stderr and IPC). */
+export const WATCH_FD = 4;
+/** How often the watchdog looks at the main thread's sync call. */
+export const WATCH_TICK_MS = 50;
+
+/** A line the lane's watchdog writes to the front (core/lanes/watchdog.ts), as JSON. */
+export type WatchLine =
+  /** the main thread is running a plugin synchronously, within its time: it cannot beat meanwhile */
+  | { type: "busy" }
+  /** the main thread is stuck in a plugin's sync call for good: the lane must be replaced at once */
+  | { type: "stuck"; tenant: string; plugin: string; reason: string };
 
 /** What a lane is given when it starts: the whole state it serves, as the front has it now. */
 export interface LaneInit {

@@ -9,9 +9,9 @@ import type { Registry, ShadowTally, StoppedTrial } from "../registry.js";
 import type { ShadowCounts } from "../rollout.js";
 import type { RunRecord, RunsQuery, RunsReader, ShadowDifference, TenantsHookStats } from "../runs.js";
 import type { SourceProblem } from "../compile.js";
-import type { MemoryReading, PluginCode } from "../../sandbox/index.js";
+import { disabledReason, type MemoryReading, type PluginCode } from "../../sandbox/index.js";
 import { LaneUnavailable, type ChainRequest, type LaneDispatch } from "./dispatch.js";
-import { BEAT_MS, type FrontMessage, type LaneMessage } from "./protocol.js";
+import { BEAT_MS, WATCH_FD, type FrontMessage, type LaneMessage, type WatchLine } from "./protocol.js";
 import { laneOf } from "./shard.js";
 
 /**
@@ -71,6 +71,8 @@ class Lane {
   /** replaced: it finishes what it has and exits; it gets nothing new */
   retiring = false;
   lastBeat = Date.now();
+  /** why the front killed it, when its watchdog said it was stuck */
+  killedFor: string | undefined;
   alive = 0;
   memory: MemoryReading = NO_MEMORY;
   shadow: ShadowTally[] = [];
@@ -328,13 +330,17 @@ export class Lanes implements LaneDispatch {
   }
 
   private spawn(): Lane {
-    const child = fork(ENTRY, [], { serialization: "advanced", execArgv: EXEC_ARGV, stdio: ["ignore", "ignore", "pipe", "ipc"] });
+    const stdio: ("ignore" | "pipe" | "ipc")[] = ["ignore", "ignore", "pipe", "ipc"];
+    stdio[WATCH_FD] = "pipe";
+    const child = fork(ENTRY, [], { serialization: "advanced", execArgv: EXEC_ARGV, stdio });
     const lane = new Lane(child);
     // What a lane writes to stderr (V8 and isolated-vm write there) goes on, marked as the lane's.
     createInterface({ input: child.stderr! }).on("line", (line) => process.stderr.write(`hookhost lane (pid ${lane.pid}): ${line}\n`));
+    // Its watchdog speaks for the main thread when that cannot (core/lanes/watchdog.ts).
+    createInterface({ input: child.stdio[WATCH_FD] as NodeJS.ReadableStream }).on("line", (line) => this.watched(lane, line));
     child.on("message", (message: LaneMessage) => this.receive(lane, message));
     child.on("error", (e) => this.options.logger.error("lane process error", { lane: lane.slot?.index, pid: lane.pid, error: e.message }));
-    child.once("exit", (code, signal) => this.exited(lane, signal ? `killed by ${signal}` : `exited with code ${code}`));
+    child.once("exit", (code, signal) => this.exited(lane, lane.killedFor ?? (signal ? `killed by ${signal}` : `exited with code ${code}`)));
     return lane;
   }
 
@@ -436,6 +442,33 @@ export class Lanes implements LaneDispatch {
     if (lane.retiring || !slot || slot.lane !== lane || slot.next) return;
     this.options.logger.error(LANE_REPLACED, { lane: slot.index, pid: lane.pid, plugin, tenant, reason });
     this.revive(slot);
+  }
+
+  /** A line from `lane`'s watchdog. */
+  private watched(lane: Lane, line: string): void {
+    let said: WatchLine;
+    try {
+      said = JSON.parse(line) as WatchLine;
+    } catch {
+      this.options.logger.error("a lane's watchdog wrote a line that is not JSON", { pid: lane.pid, line: line.slice(0, 200) });
+      return;
+    }
+    if (said.type === "busy") lane.lastBeat = Date.now();
+    else if (said.type === "stuck") this.stuck(lane, said.plugin, said.tenant, said.reason);
+  }
+
+  /**
+   * `lane`'s main thread is stuck for good in a plugin's sync call (its watchdog says which, and
+   * why): the plugin is disabled for that tenant in every lane, and the lane is killed now, so its
+   * requests in flight get the hook's default at once instead of waiting for a thread that never
+   * comes back; its slot takes the spare.
+   */
+  private stuck(lane: Lane, plugin: string, tenant: string, reason: string): void {
+    const disabled = disabledReason(reason);
+    this.registry!.recordFault(plugin, tenant, disabled, true);
+    this.options.logger.error(LANE_REPLACED, { lane: lane.slot?.index, pid: lane.pid, plugin, tenant, reason: disabled });
+    lane.killedFor = `killed: plugin ${plugin} of tenant ${tenant} stuck its thread: ${reason}`;
+    lane.child.kill("SIGKILL");
   }
 
   /** `lane` gets nothing new; it finishes its chains in flight, frees its sandboxes and exits. */
