@@ -3,7 +3,7 @@
 // themselves never change, so a watch on them sees nothing (issue 13, item 5). These tests make
 // exactly that swap and expect the host to follow it.
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { resolutionFolders } from "../core/watcher.js";
