@@ -3,7 +3,17 @@
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { resetEncoderLookup } from "../capabilities/records.js";
+import { pathToFileURL } from "node:url";
+import * as source from "../capabilities/records.js";
+import { built } from "./dist.js";
+
+// A host started in this process runs the compiled modules (dist/), whose encoder lookup is not the
+// source's: both are reset, or an in-process host keeps the lame it found before the gate.
+const compiled = (await import(pathToFileURL(built("capabilities/records.js")).href)) as typeof source;
+function resetEncoderLookup(): void {
+  source.resetEncoderLookup();
+  compiled.resetEncoderLookup();
+}
 
 export interface Gate {
   /** Encoders that have started (and waited at the gate, while it was shut). */
