@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_JSON_DEPTH } from "../core/front/http.js";
+import { MAX_JSON_DEPTH } from "../core/front/request-body.js";
 import { fixture, pluginsDir, startTestHost, type TestHost } from "./support.js";
 
 // A body nested deeper than the host's stack answered 500 internal (issue 11, deep JSON): every

@@ -38,7 +38,8 @@ export class KubeVolume {
   private previous: Record<string, true> = {};
 }
 
-function exists(path: string): boolean {
+/** Whether anything (a dangling link included) is at `path`. */
+export function exists(path: string): boolean {
   try {
     lstatSync(path);
     return true;

@@ -3,11 +3,11 @@
 // themselves never change, so a watch on them sees nothing (issue 13, item 5). These tests make
 // exactly that swap and expect the host to follow it.
 import assert from "node:assert/strict";
-import { lstatSync, mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { resolutionFolders } from "../core/watcher.js";
-import { KubeVolume } from "./kube-volume.js";
+import { exists, KubeVolume } from "./kube-volume.js";
 import { eventually, fixture, startTestHost, statuses, type TestHost } from "./support.js";
 
 const phone = fixture("process_client_phone");
@@ -36,14 +36,6 @@ class GitSync {
   }
 }
 
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const tagger = (tag: string) => `export default (input) => ({ phone: "${tag}:" + input.phone });`;
 const call = (host: TestHost, tenant: string, token: string) => host.post(tenant, "process_client_phone", phone, { authorization: `Bearer ${token}` });

@@ -6,6 +6,7 @@ import { ID_PATTERN } from "../names.js";
 import type { Registry } from "../registry.js";
 import type { Tenant, Tenants } from "../tenants.js";
 import { RolloutRefusal } from "../versions.js";
+import { readJsonObject, safeDecode } from "./request-body.js";
 
 export interface AdminDeps {
   registry: Registry;
@@ -37,7 +38,7 @@ export function adminRoutes(deps: AdminDeps): Koa.Middleware {
       requireAdmin(deps, authorization);
       const name = safeDecode(action[1]);
       if (!ID_PATTERN.test(name)) throw new HttpError(404, "unknown_plugin", `no plugin named ${JSON.stringify(name)} is loaded`);
-      const body = await readBody(ctx);
+      const body = await readJsonObject(ctx, MAX_BODY_BYTES, `an admin action's body is at most ${MAX_BODY_BYTES} bytes`, "empty-object");
       try {
         if (action[2] === "rollback") {
           const version = body.version;
@@ -118,31 +119,3 @@ function optionalLimit(value: string | string[] | undefined): number | undefined
   return Number(text);
 }
 
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}
-
-/** An admin action's body: empty, or a JSON object of at most MAX_BODY_BYTES. */
-async function readBody(ctx: Koa.Context): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, "too_large", `an admin action's body is at most ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString("utf8").trim();
-  if (!text) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new HttpError(400, "bad_json", `body is not JSON: ${(e as Error).message}`);
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new HttpError(400, "bad_json", "body must be a JSON object");
-  return value as Record<string, unknown>;
-}
