@@ -10,7 +10,7 @@ export interface LoadOptions {
   pid: number;
   requests: HookRequest[];
   /** path of a hook request, e.g. /v1/tenants/default/hooks/<hook> */
-  path(hook: string): string;
+  path(request: HookRequest): string;
   headers?: Record<string, string>;
   connections: number;
   warmupSeconds: number;
@@ -98,7 +98,7 @@ async function autocannonRun(o: LoadOptions, seconds: number, onResponse: (ms: n
     overallRate: o.rate?.perSecond,
     requests: o.requests.map((r) => ({
       method: "POST",
-      path: o.path(r.hook),
+      path: o.path(r),
       headers: { "content-type": "application/json", ...o.headers },
       body: r.body,
     })),

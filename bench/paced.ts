@@ -4,7 +4,7 @@ import type { HookRequest } from "./requests.js";
 export interface PacedOptions {
   url: string;
   requests: HookRequest[];
-  path(hook: string): string;
+  path(request: HookRequest): string;
   headers?: Record<string, string>;
   /** most requests in flight (keep-alive connections) */
   connections: number;
@@ -49,7 +49,7 @@ export async function pacedRun(o: PacedOptions, seconds: number, onResponse: (ms
         answered = true;
       };
       const req = request(
-        { agent, host: target.hostname, port: target.port, method: "POST", path: o.path(r.hook), headers: { "content-type": "application/json", "content-length": Buffer.byteLength(r.body), ...o.headers } },
+        { agent, host: target.hostname, port: target.port, method: "POST", path: o.path(r), headers: { "content-type": "application/json", "content-length": Buffer.byteLength(r.body), ...o.headers } },
         (res) => {
           res.resume();
           res.once("end", () => once(res.statusCode));

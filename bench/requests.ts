@@ -2,10 +2,21 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FIXTURES } from "./paths.js";
 
-/** One request of a load run: which hook, and the exact body bytes sent. */
+/** One request of a load run: for which tenant, which hook, and the exact body bytes sent. */
 export interface HookRequest {
+  tenant: string;
   hook: string;
   body: string;
+}
+
+/** The path a request is posted to. */
+export function hookPath(r: HookRequest): string {
+  return `/v1/tenants/${r.tenant}/hooks/${r.hook}`;
+}
+
+/** Each request once for each tenant, the tenants taking turns. */
+export function fromTenants(requests: HookRequest[], tenants: string[]): HookRequest[] {
+  return requests.flatMap((r) => tenants.map((tenant) => ({ ...r, tenant })));
 }
 
 const STAGES = ["conversation_requested", "conversation_accepted", "conversation_ended", "call_ended"];
@@ -20,7 +31,7 @@ export function clientPhoneRequests(): HookRequest[] {
   const onTestTrunk = structuredClone(base);
   onTestTrunk.call_full.channel.trunk.number = "74950000000";
   variants.push(onTestTrunk);
-  return variants.map((input) => ({ hook: "process_client_phone", body: JSON.stringify(input) }));
+  return variants.map((input) => ({ tenant: "default", hook: "process_client_phone", body: JSON.stringify(input) }));
 }
 
 /** Every hook's fixture, as the connector sends it (0.5 to 5.7 KB). */
@@ -28,7 +39,7 @@ export function allHookRequests(): HookRequest[] {
   return readdirSync(FIXTURES)
     .filter((f) => f.endsWith(".input.json"))
     .sort()
-    .map((f) => ({ hook: f.replace(".input.json", ""), body: JSON.stringify(fixture(f.replace(".input.json", ""))) }));
+    .map((f) => ({ tenant: "default", hook: f.replace(".input.json", ""), body: JSON.stringify(fixture(f.replace(".input.json", ""))) }));
 }
 
 function fixture(hook: string): Record<string, any> {

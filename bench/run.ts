@@ -13,7 +13,10 @@
 //
 // Issue 12 (lanes): when the host config has a `lanes` setting, three more hosts serve the chain
 // with `lanes` 0 (in-process), 1 and 2 in their config file, loaded in the same rounds; (c) keeps
-// the host's default. (s) measures the sandbox layer alone, in this process, in each call mode.
+// the host's default. The load comes from eight tenants in turn, which the lanes' hash spreads
+// evenly over 2, 4 or 8 lanes: one tenant's calls all go to one lane, so with one tenant a second
+// lane would have nothing to do. (s) measures the sandbox layer alone, in this process, in each
+// call mode.
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,7 +31,7 @@ import { sampleRss } from "./process-stats.js";
 import { BENCH } from "./paths.js";
 import { printReport, targets, type LaneLoads, type Results, type Round } from "./report.js";
 import { CALL_MODES, measureSandboxCalls, type SandboxCallsResult } from "./sandbox-calls.js";
-import { allHookRequests, clientPhoneRequests, type HookRequest } from "./requests.js";
+import { allHookRequests, clientPhoneRequests, fromTenants, hookPath, type HookRequest } from "./requests.js";
 
 const settings = {
   rounds: positive("BENCH_ROUNDS", 3),
@@ -48,7 +51,8 @@ const settings = {
 };
 const PLUGINS = join(BENCH, "plugins");
 const work = mkdtempSync(join(tmpdir(), "hookhost-bench-"));
-const phone = clientPhoneRequests();
+const CALLERS = Array.from({ length: 8 }, (_, i) => `tenant-${i}`);
+const phone = fromTenants(clientPhoneRequests(), CALLERS);
 const everyHook = allHookRequests();
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const running: { stop(): Promise<unknown> }[] = [];
@@ -161,7 +165,7 @@ function load(target: Child, requests: HookRequest[], rate?: LoadOptions["rate"]
     url: target.url,
     pid: target.pid,
     requests,
-    path: (hook) => `/v1/tenants/default/hooks/${hook}`,
+    path: hookPath,
     connections: settings.connections,
     warmupSeconds: settings.warmupSeconds,
     seconds: settings.seconds,
@@ -169,17 +173,17 @@ function load(target: Child, requests: HookRequest[], rate?: LoadOptions["rate"]
   });
 }
 
-/** A host as `npm start` runs it; with `config`, through a config file that serves the same token-less `default` tenant. */
-/** BENCH_LANE_CALLS=sync measures every host with lanes calling their isolates on the lane's thread. */
+/** BENCH_LANE_CALLS=async or sync measures every host with lanes in that call mode. */
 const laneCalls = process.env.BENCH_LANE_CALLS;
 
+/**
+ * A host as `npm start` runs it, with a config file that serves the token-less tenants the load
+ * comes from and `default`, and sets nothing else unless `given`.
+ */
 function startHost(pluginsDir: string, logName: string, given?: Record<string, unknown>): Promise<Child> {
-  const config = laneCalls ? { ...given, laneCalls } : given;
-  let configFile: string | undefined;
-  if (config) {
-    configFile = join(work, logName.replace(/\.log$/, ".json"));
-    writeFileSync(configFile, JSON.stringify({ tenants: { default: {} }, ...config }));
-  }
+  const configFile = join(work, logName.replace(/\.log$/, ".json"));
+  const tenants = Object.fromEntries(["default", ...CALLERS].map((t) => [t, {}]));
+  writeFileSync(configFile, JSON.stringify({ tenants, ...given, ...(laneCalls ? { laneCalls } : {}) }));
   return startHostProcess({ pluginsDir, configFile, logFile: join(work, logName), logLevel: settings.logLevel, nodeArgs: settings.hostNodeArgs });
 }
 
@@ -215,19 +219,20 @@ async function server(starting: Promise<Child>): Promise<{ child: Child; stop():
 
 /** What the customization answers for each request, from the per-call program: the reference for the host. */
 async function expectedAnswers(requests: HookRequest[]): Promise<string[]> {
-  const answers: string[] = [];
+  const byBody = new Map<string, string>();
   for (const r of requests) {
+    if (byBody.has(r.body)) continue;
     const answer = await customizeOnce(r);
     if (!answer.ok) throw new Error(`bench/customizer.mjs failed on ${r.body.slice(0, 80)}…`);
-    answers.push(answer.stdout);
+    byBody.set(r.body, answer.stdout);
   }
-  return answers;
+  return requests.map((r) => byBody.get(r.body)!);
 }
 
 /** Before loading a host: every request answers 200 with the expected envelope and a trace of `plugins` runs. */
 async function checkAnswers(target: Child, requests: HookRequest[], expected: (r: HookRequest, i: number) => string, plugins: number): Promise<void> {
   for (const [i, r] of requests.entries()) {
-    const answer = await postHook(target.url, "default", r.hook, r.body);
+    const answer = await postHook(target.url, r.tenant, r.hook, r.body);
     const want = expected(r, i);
     const traceOk = answer.trace.length === plugins && answer.trace.every((t) => /;status=(ok|skip);/.test(t));
     if (answer.status !== 200 || JSON.stringify(JSON.parse(answer.body)) !== JSON.stringify(JSON.parse(want)) || !traceOk) {

@@ -63,7 +63,7 @@ export async function openLocalHost(options: LocalHostOptions, logger: Logger): 
     registry,
     broken: registry.broken,
     async run(hook, input, requestId) {
-      const lease = registry.acquire(tenant, hook, requestId);
+      const lease = registry.acquire(tenant, hook, requestId, JSON.stringify(input));
       try {
         return await runChain(hook, input, lease.steps, { budgetMs: chainBudgetMs(hook, config.budgets), cancellation: cancelsRequests(tenant.connectorVersion) });
       } finally {

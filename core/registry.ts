@@ -12,7 +12,7 @@ import type { Tenant } from "./tenants.js";
 import { asVersionOf, pairTrials, rolloutStep, type RequestContext, type ShadowCounts, type Trial, type VersionRun } from "./rollout.js";
 import { MAX_RUN_LOG_LINES, RecentRuns, type RunLogLine, type RunsReader } from "./runs.js";
 import { RolloutRefusal, VersionHistory, type ServedReason } from "./versions.js";
-import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading, type RunMeta, type SyncWatch } from "../sandbox/index.js";
+import { LOG_LEVELS, Sandbox, SYNC_HOLD_MS, type Capability, type MemoryReading, type RunMeta, type SyncWatch } from "../sandbox/index.js";
 
 /** The capabilities the host offers; a plugin's manifest decides which of them its sandboxes get. */
 export interface HostCapabilities {
@@ -49,6 +49,12 @@ export interface LanedOptions extends CommonOptions {
 }
 
 export type RegistryOptions = LocalOptions | LanedOptions;
+
+/** A hook request's input: parsed, and the JSON text it arrived as (what the sandboxes are given). */
+export interface HookInput {
+  value: Record<string, unknown>;
+  json: string;
+}
 
 /** One plugin folder as the host sees it: the version it serves, and what is wrong with the folder now. */
 interface FolderState {
@@ -308,17 +314,17 @@ export class Registry {
    * Runs a hook's chain for a tenant: here, or in the tenant's lane (one crossing: the lane runs
    * the same fold on its sandboxes, candidates included). A chain with nothing to run is answered here.
    */
-  async run(tenant: Tenant, hook: HookName, input: Record<string, unknown>, requestId: string, options: ChainOptions): Promise<ChainResult> {
+  async run(tenant: Tenant, hook: HookName, input: HookInput, requestId: string, options: ChainOptions): Promise<ChainResult> {
     const lanes = this.options.lanes;
     if (lanes) {
       const plugins = this.chainOf(tenant.id, hook).map(({ live }) => live.manifest.name);
       const stock = hook === "process_record_file_path" && tenant.convertRecords && tenant.recordsDir !== undefined;
-      if (plugins.length || stock) return lanes.run({ tenant: tenant.id, hook, input, requestId, ...options }, plugins);
-      return runChain(hook, input, [], options);
+      if (plugins.length || stock) return lanes.run({ tenant: tenant.id, hook, inputJson: input.json, requestId, ...options }, input.value, plugins);
+      return runChain(hook, input.value, [], options);
     }
-    const lease = this.acquire(tenant, hook, requestId);
+    const lease = this.acquire(tenant, hook, requestId, input.json);
     try {
-      return await runChain(hook, input, lease.steps, options);
+      return await runChain(hook, input.value, lease.steps, options);
     } finally {
       lease.release();
     }
@@ -330,7 +336,7 @@ export class Registry {
    * is decided per call (canaries); shadow runs start once the chain is done and hold their
    * sandboxes until they finish.
    */
-  acquire(tenant: Tenant, hook: HookName, requestId: string): Lease {
+  acquire(tenant: Tenant, hook: HookName, requestId: string, inputJson: string): Lease {
     const local = this.local();
     const held: Instance[] = [];
     // `owner` is the folder's own plugin name: a candidate's faults are its own, not the live plugin's
@@ -340,7 +346,6 @@ export class Registry {
       held.push(instance);
       return this.versionRun(plugin, owner, instance, tenant, hook, requestId);
     };
-    let inputJson: string | undefined;
     const request: RequestContext = {
       tenant: tenant.id,
       hook,
@@ -348,8 +353,8 @@ export class Registry {
       runs: this.ring!,
       logger: this.options.logger,
       shadowCounts: (candidate) => this.countsOf(candidate),
-      // Serialized once, for every plugin of the chain; each step adds only its small overlay.
-      json: (input) => (inputJson ??= JSON.stringify(input)),
+      // The text as sent, for every plugin of the chain; each step adds only its small overlay.
+      inputJson,
       later: [],
     };
     const steps: ChainStep[] = [];
@@ -607,6 +612,7 @@ export class Registry {
       recordsDir: tenant.recordsDir,
       allowHosts: m.allowHosts,
       sync: local.sync !== undefined,
+      onHeld: (ms) => log.warn("a run held the lane's thread; this plugin is called async from now on", { heldMs: ms, limitMs: SYNC_HOLD_MS }),
       watch: local.sync?.watch(tenant.id, m.name),
       configJson,
       // lines the logger would not write never leave the isolate

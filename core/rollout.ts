@@ -125,8 +125,8 @@ export interface RequestContext {
   runs: RecentRuns;
   logger: Logger;
   shadowCounts(candidate: LoadedPlugin): ShadowCounts;
-  /** the input as JSON, serialized once for every plugin of the chain */
-  json(input: Data): string;
+  /** the input as the JSON text it arrived as, for every plugin of the chain */
+  inputJson: string;
   /** shadow runs, started once the answer has gone out */
   later: (() => Promise<void>)[];
 }
@@ -140,18 +140,18 @@ type Data = Record<string, unknown>;
  */
 export function rolloutStep(live: VersionRun, canaries: { trial: Trial; version: VersionRun }[], shadows: { trial: Trial; version: VersionRun }[], request: RequestContext): ChainStep {
   const { tenant, hook, requestId } = request;
-  let ran: { at: Date; input: Data; overlay: Data; data: Data; logs: RunLogLine[]; canary?: Trial } | undefined;
+  let ran: { at: Date; overlay: Data; data: Data; logs: RunLogLine[]; canary?: Trial } | undefined;
   return {
     plugin: live.plugin.manifest.name,
     timeoutMs: Math.max(live.timeoutMs, ...canaries.map((c) => c.version.timeoutMs)),
     run: (input, overlay, data, deadline) => {
       const canary = canaries.length ? canaries.find((c) => canaryPicks(callKey(input, requestId), c.trial.percent)) : undefined;
-      ran = { at: new Date(), input, overlay, data, logs: [], canary: canary?.trial };
-      return (canary?.version ?? live).run(request.json(input), overlay, data, deadline, ran.logs);
+      ran = { at: new Date(), overlay, data, logs: [], canary: canary?.trial };
+      return (canary?.version ?? live).run(request.inputJson, overlay, data, deadline, ran.logs);
     },
     settled: (entry, outcome) => {
       if (!ran) return;
-      const { at, input, overlay, data, logs, canary } = ran;
+      const { at, overlay, data, logs, canary } = ran;
       request.runs.record(tenant, {
         at: at.toISOString(),
         requestId,
@@ -159,7 +159,7 @@ export function rolloutStep(live: VersionRun, canaries: { trial: Trial; version:
         version: outcome.version,
         ...(canary ? { candidate: canary.candidate.manifest.name } : {}),
         hook,
-        input,
+        inputJson: request.inputJson,
         saw: { overlay, data },
         answer: answerOf(outcome),
         logs,
@@ -169,13 +169,13 @@ export function rolloutStep(live: VersionRun, canaries: { trial: Trial; version:
       });
       // A shadow is compared with the live version's run only.
       if (canary) return;
-      for (const { trial, version } of shadows) request.later.push(() => shadowRun(trial, version, request, input, overlay, data, outcome));
+      for (const { trial, version } of shadows) request.later.push(() => shadowRun(trial, version, request, overlay, data, outcome));
     },
   };
 }
 
 /** A candidate's run beside the live one's, after the answer went out; a difference is recorded with the input. */
-async function shadowRun(trial: Trial, version: VersionRun, request: RequestContext, input: Data, overlay: Data, data: Data, live: StepOutcome): Promise<void> {
+async function shadowRun(trial: Trial, version: VersionRun, request: RequestContext, overlay: Data, data: Data, live: StepOutcome): Promise<void> {
   const counts = request.shadowCounts(trial.candidate);
   if (version.gate.shadows >= MAX_SHADOWS_IN_FLIGHT) {
     counts.skipped++;
@@ -183,7 +183,7 @@ async function shadowRun(trial: Trial, version: VersionRun, request: RequestCont
   }
   version.gate.shadows++;
   try {
-    const outcome = await version.run(request.json(input), overlay, data, Date.now() + version.timeoutMs);
+    const outcome = await version.run(request.inputJson, overlay, data, Date.now() + version.timeoutMs);
     const [was, would] = [verdict(request.hook, live), verdict(request.hook, outcome)];
     counts.compared++;
     if (!differs(was, would)) return;
@@ -195,7 +195,7 @@ async function shadowRun(trial: Trial, version: VersionRun, request: RequestCont
       plugin: trial.live.manifest.name,
       candidate: trial.candidate.manifest.name,
       version: trial.candidate.version,
-      input,
+      inputJson: request.inputJson,
       live: { ...was, version: live.version },
       candidateAnswer: would,
     });

@@ -111,50 +111,79 @@ export interface RunsSettings {
   redact: RedactRule[];
 }
 
+/** A run as the rollout step hands it over: the input as the JSON text of the request. */
+export type NewRun = Omit<RunRecord, "input"> & { inputJson: string };
+export type NewDifference = Omit<ShadowDifference, "input"> & { inputJson: string };
+
+/**
+ * A value as a ring keeps it: its JSON text, parsed and redacted when it is read (the run's path
+ * pays one stringify of a small value, and nothing for the input, which arrived as text and is
+ * shared by every run of the request), or its size when it is too large to keep.
+ */
+type Kept = string | { truncated: true; chars: number } | undefined;
+
+interface KeptRun extends Omit<RunRecord, "input" | "saw" | "answer" | "logs"> {
+  input: Kept;
+  saw: { overlay: Kept; data: Kept };
+  answer: Kept;
+  logs: (Omit<RunLogLine, "fields"> & { fields?: Kept })[];
+}
+
+interface KeptDifference extends Omit<ShadowDifference, "input" | "live" | "candidateAnswer"> {
+  input: Kept;
+  live: Kept;
+  candidateAnswer: Kept;
+}
+
 /**
  * The recent runs of every tenant × plugin × hook and the shadow differences of every tenant, each a
- * bounded ring. Everything is redacted by the config's rules before it is stored. Reads are async so
+ * bounded ring. What is read is redacted by the config's rules as they are then. Reads are async so
  * that a process other than the one that ran the plugins can answer them.
  */
 export class RecentRuns implements RunsReader {
   // Each run with its place in the order of recording: runs of one request may start in the same ms.
-  private readonly runs = new Map<string, Ring<{ seq: number; run: RunRecord }>>();
+  private readonly runs = new Map<string, Ring<{ seq: number; run: KeptRun }>>();
   private seq = 0;
-  private readonly differences = new Map<string, Ring<ShadowDifference>>();
-  // One redacted copy per request input: every plugin of a chain sees the same input object.
-  private readonly redactedInputs = new WeakMap<object, unknown>();
+  private readonly differences = new Map<string, Ring<KeptDifference>>();
 
   constructor(private readonly settings: () => RunsSettings) {}
 
-  record(tenant: string, run: RunRecord): void {
-    const { recentRuns, redact: rules } = this.settings();
+  record(tenant: string, run: NewRun): void {
     const key = `${tenant}\0${run.plugin}\0${run.hook}`;
     let ring = this.runs.get(key);
     if (!ring) this.runs.set(key, (ring = new Ring()));
-    const kept: RunRecord = {
-      ...run,
-      input: this.input(run.input, rules),
-      saw: { overlay: stored(run.saw.overlay, rules), data: stored(run.saw.data, rules) },
-      answer: stored(run.answer, rules),
-      logs: run.logs.slice(0, MAX_RUN_LOG_LINES).map((l) => ({ level: l.level, message: cut(l.message), ...(l.fields === undefined ? {} : { fields: stored(l.fields, rules) }) })),
+    const { inputJson, ...rest } = run;
+    const entry: KeptRun = {
+      ...rest,
+      input: keptText(inputJson),
+      saw: { overlay: kept(run.saw.overlay), data: kept(run.saw.data) },
+      answer: kept(run.answer),
+      logs: run.logs.slice(0, MAX_RUN_LOG_LINES).map((l) => ({ level: l.level, message: cut(l.message), ...(l.fields === undefined ? {} : { fields: kept(l.fields) }) })),
       ...(run.error === undefined ? {} : { error: cut(run.error) }),
     };
-    ring.push({ seq: this.seq++, run: kept }, recentRuns);
+    ring.push({ seq: this.seq++, run: entry }, this.settings().recentRuns);
   }
 
-  recordDifference(tenant: string, difference: ShadowDifference): void {
-    const { recentRuns, redact: rules } = this.settings();
+  recordDifference(tenant: string, difference: NewDifference): void {
     let ring = this.differences.get(tenant);
     if (!ring) this.differences.set(tenant, (ring = new Ring()));
-    ring.push({ ...difference, input: this.input(difference.input, rules), live: stored(difference.live, rules), candidateAnswer: stored(difference.candidateAnswer, rules) }, recentRuns);
+    const { inputJson, ...rest } = difference;
+    ring.push({ ...rest, input: keptText(inputJson), live: kept(difference.live), candidateAnswer: kept(difference.candidateAnswer) }, this.settings().recentRuns);
   }
 
   async list(tenant: string, filter: RunsFilter = {}): Promise<RunRecord[]> {
-    return this.listNow(tenant, filter);
+    const rules = this.settings().redact;
+    return this.listNow(tenant, filter).map((run) => ({
+      ...run,
+      input: shown(run.input, rules),
+      saw: { overlay: shown(run.saw.overlay, rules), data: shown(run.saw.data, rules) },
+      answer: shown(run.answer, rules),
+      logs: run.logs.map((l) => ({ level: l.level, message: l.message, ...(l.fields === undefined ? {} : { fields: shown(l.fields, rules) }) })),
+    }));
   }
 
-  private listNow(tenant: string, filter: RunsFilter): RunRecord[] {
-    const all: { seq: number; run: RunRecord }[] = [];
+  private listNow(tenant: string, filter: RunsFilter): KeptRun[] {
+    const all: { seq: number; run: KeptRun }[] = [];
     for (const [key, ring] of this.runs) {
       const [t, plugin, hook] = key.split("\0");
       if (t !== tenant || (filter.plugin !== undefined && plugin !== filter.plugin) || (filter.hook !== undefined && hook !== filter.hook)) continue;
@@ -165,8 +194,9 @@ export class RecentRuns implements RunsReader {
   }
 
   async shadowDifferences(tenant: string, limit?: number): Promise<ShadowDifference[]> {
+    const rules = this.settings().redact;
     const all = this.differences.get(tenant)?.newestFirst() ?? [];
-    return limit === undefined ? all : all.slice(0, limit);
+    return (limit === undefined ? all : all.slice(0, limit)).map((d) => ({ ...d, input: shown(d.input, rules), live: shown(d.live, rules), candidateAnswer: shown(d.candidateAnswer, rules) }));
   }
 
   async hookStats(tenants: string[]): Promise<TenantsHookStats> {
@@ -174,7 +204,7 @@ export class RecentRuns implements RunsReader {
   }
 
   private statsOf(tenant: string): Record<string, HookStats> {
-    const byHook = new Map<string, RunRecord[]>();
+    const byHook = new Map<string, KeptRun[]>();
     for (const run of this.listNow(tenant, {})) byHook.set(run.hook, [...(byHook.get(run.hook) ?? []), run]);
     const stats: Record<string, HookStats> = {};
     for (const [hook, runs] of byHook) {
@@ -185,21 +215,20 @@ export class RecentRuns implements RunsReader {
     }
     return stats;
   }
-
-  private input(input: unknown, rules: RedactRule[]): unknown {
-    if (input === null || typeof input !== "object") return stored(input, rules);
-    let copy = this.redactedInputs.get(input);
-    if (copy === undefined) this.redactedInputs.set(input, (copy = stored(input, rules)));
-    return copy;
-  }
 }
 
-/** The redacted copy of a value, or its size when it is too large to keep. */
-function stored(value: unknown, rules: RedactRule[]): unknown {
-  if (value === undefined) return undefined;
-  const chars = JSON.stringify(value)?.length ?? 0;
-  if (chars > MAX_STORED_CHARS) return { truncated: true, chars };
-  return redact(value, rules);
+function kept(value: unknown): Kept {
+  return value === undefined ? undefined : keptText(JSON.stringify(value));
+}
+
+function keptText(json: string | undefined): Kept {
+  if (json === undefined) return undefined;
+  return json.length > MAX_STORED_CHARS ? { truncated: true, chars: json.length } : json;
+}
+
+/** A kept value as a read shows it: redacted, or its size. */
+function shown(value: Kept, rules: RedactRule[]): unknown {
+  return typeof value === "string" ? redact(JSON.parse(value), rules) : value;
 }
 
 function cut(text: string): string {

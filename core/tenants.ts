@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import type { HostConfig, TenantConfig } from "./config.js";
 
 export interface Tenant {
@@ -12,7 +12,8 @@ export interface Tenant {
   config: TenantConfig["config"];
 }
 
-const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest();
+// one-shot: a third of createHash's cost, and it runs on every request
+const sha256 = (text: string): Buffer => hash("sha256", text, "buffer");
 // Compared against when the tenant is unknown, so that answer takes as long as a wrong token.
 const DECOY = sha256("hookhost-decoy");
 

@@ -10,6 +10,7 @@ export {
   MAX_LOG_FIELDS_CHARS,
   MAX_ERROR_CHARS,
   MAX_CANCEL_REASON_CHARS,
+  SYNC_HOLD_MS,
   disabledReason,
 } from "./sandbox.js";
 export type { PluginCode, SandboxOptions, RunRequest, RunOutcome, RunMeta, LogLevel, MemoryReading, SyncWatch } from "./sandbox.js";

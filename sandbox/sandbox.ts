@@ -30,9 +30,12 @@ export interface SandboxOptions {
    * Calls into the isolate synchronously (applySync): a run costs ~20 µs of CPU instead of ~120 µs,
    * and needs no timer unless the plugin awaits a capability. Only for a process whose loss costs
    * nothing but itself (a lane): a fatal V8 error, or code that ignores termination, inside a sync
-   * call parks the calling thread, which is then the process's main thread.
+   * call parks the calling thread, which is then the process's main thread. A run that holds the
+   * thread longer than SYNC_HOLD_MS makes this sandbox call async from then on (`onHeld` is told):
+   * a slow plugin then delays the other tenants of its process once, not on every run.
    */
   sync?: boolean;
+  onHeld?(ms: number): void;
   /**
    * The plugin's config for this tenant, as JSON. Given, `ctx`'s fixed part (tenant, plugin,
    * config) enters the isolate once, when it is built, and runs send only `dataJson`; each run
@@ -138,6 +141,9 @@ export interface MemoryReading {
 }
 
 const NO_MEMORY: MemoryReading = { heapBytes: 0, externalBytes: 0 };
+
+/** A sync run that held the calling thread longer than this makes its sandbox call async for good. */
+export const SYNC_HOLD_MS = 10;
 
 /** Calls between two looks at an isolate's heap (a look costs ~5 µs on the event loop). */
 const HEAP_CHECK_EVERY = 8;
@@ -294,9 +300,12 @@ export class Sandbox {
 
   private readonly hasCapabilities: boolean;
   private lastMemory: MemoryReading = NO_MEMORY;
+  /** calls are made with applySync; false from the first run that held the thread too long */
+  private sync: boolean;
 
   constructor(readonly code: PluginCode, private readonly options: SandboxOptions) {
     this.hasCapabilities = Object.keys(options.capabilities).length > 0;
+    this.sync = options.sync === true;
   }
 
   run(request: RunRequest): Promise<RunOutcome> {
@@ -307,7 +316,7 @@ export class Sandbox {
     if (this.queued >= MAX_QUEUED) {
       return Promise.resolve({ status: "error", error: `more than ${MAX_QUEUED} calls waiting for this plugin` });
     }
-    if (this.options.sync && this.queued === 0 && this.ready && !this.disabled) return this.runInline(request, this.ready);
+    if (this.sync && this.queued === 0 && this.ready && !this.disabled) return this.runInline(request, this.ready);
     this.queued++;
     const outcome = this.tail.then(() => this.runNow(request)).finally(() => this.queued--);
     this.tail = outcome;
@@ -422,7 +431,7 @@ export class Sandbox {
     let live: Live | undefined;
     try {
       live = await this.ensure();
-      if (this.options.sync) {
+      if (this.sync) {
         const answer = this.callSync(live, request);
         return answer === null ? await this.awaitLate(live, request, left) : this.outcome(answer, live);
       }
@@ -440,12 +449,18 @@ export class Sandbox {
   private callSync(live: Live, request: RunRequest): string | null {
     const watch = this.options.watch;
     watch?.enter(request.deadline);
+    const started = performance.now();
     try {
       const answer = live.run.applySync(undefined, [true, request.hook, ...this.pieces(request)], { timeout: Math.max(1, request.deadline - Date.now()) });
       if (answer !== null) return answer as string;
       return live.poll.applySync(undefined, [], { timeout: Math.max(1, request.deadline - Date.now()) });
     } finally {
       watch?.leave();
+      const held = performance.now() - started;
+      if (held > SYNC_HOLD_MS && this.sync) {
+        this.sync = false;
+        this.options.onHeld?.(Math.round(held));
+      }
     }
   }
 

@@ -172,6 +172,35 @@ describe("lanes", () => {
     }
   });
 
+  it("a plugin whose sync run holds the lane's thread past 10 ms is called async from then on: the other tenants of its lane wait for it once, not on every run", async function () {
+    this.timeout(120_000);
+    const { logger, lines } = keepingLogger("info");
+    const [slow, quick] = TENANTS.slice(0, 2);
+    const host = await startTestHost(pluginsDir(WORK), { ...CONFIG, lanes: 1, timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
+    try {
+      for (const tenant of [slow, quick]) assert.equal((await post(host, tenant)).status, 200);
+      assert.equal((await post(host, slow, 300)).status, 200);
+      const held = lines.filter((l) => l.message === "a run held the lane's thread; this plugin is called async from now on");
+      assert.deepEqual(held.map((l) => [l.tenant, l.plugin]), [[slow, "work"]]);
+      assert.ok((held[0].heldMs as number) >= 300);
+      // the slow tenant's next long run leaves the lane's thread free: the other tenant is answered first
+      const finished: string[] = [];
+      const long = post(host, slow, 2000).then((a) => {
+        finished.push(slow);
+        return a;
+      });
+      await sleep(200);
+      const short = await post(host, quick);
+      finished.push(quick);
+      assert.equal((await long).status, 200);
+      assert.deepEqual(finished, [quick, slow]);
+      assert.match(short.body.data.phone, new RegExp(`#${quick}#2$`));
+      assert.equal(lines.filter((l) => l.message === held[0].message).length, 1, "told once");
+    } finally {
+      await host.close();
+    }
+  });
+
   for (const laneCalls of ["async", "sync"] as const)
   it(`laneCalls ${laneCalls}: a plugin that fails fatally, and one V8 does not stop, each cost one lane replacement, never the host, and stay disabled for that tenant`, async function () {
     this.timeout(120_000);

@@ -38,7 +38,7 @@ export function adminRoutes(deps: AdminDeps): Koa.Middleware {
       requireAdmin(deps, authorization);
       const name = safeDecode(action[1]);
       if (!ID_PATTERN.test(name)) throw new HttpError(404, "unknown_plugin", `no plugin named ${JSON.stringify(name)} is loaded`);
-      const body = await readJsonObject(ctx, MAX_BODY_BYTES, `an admin action's body is at most ${MAX_BODY_BYTES} bytes`, "empty-object");
+      const { value: body } = await readJsonObject(ctx, MAX_BODY_BYTES, `an admin action's body is at most ${MAX_BODY_BYTES} bytes`, "empty-object");
       try {
         if (action[2] === "rollback") {
           const version = body.version;

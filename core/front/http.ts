@@ -117,14 +117,14 @@ export function createApp(deps: AppDeps): Koa {
     if (!isHookName(hook)) throw new HttpError(404, "unknown_hook", `unknown hook "${hook}"`);
     ctx.state.logFields = { tenant: tenant.id, hook };
     const limitKb = deps.config().bodyLimitKb;
-    const body = await readJsonObject(ctx, limitKb * 1024, `body is larger than ${limitKb} KB`);
-    const parsed = inputSchemas[hook].safeParse(body);
+    const input = await readJsonObject(ctx, limitKb * 1024, `body is larger than ${limitKb} KB`);
+    const parsed = inputSchemas[hook].safeParse(input.value);
     if (!parsed.success) {
       throw new HttpError(422, "invalid_input", `input does not match ${hook}: ${formatIssues(parsed.error).join("; ")}`, parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));
     }
     // The scripts get the input exactly as sent (unknown fields included), not zod's copy.
     const budgetMs = chainBudgetMs(hook, deps.config().budgets, callerWaitMs(ctx.get(CALLER_WAIT_HEADER) || undefined));
-    const result = await deps.registry.run(tenant, hook, body, ctx.state.requestId, { budgetMs, cancellation: cancelsRequests(tenant.connectorVersion) });
+    const result = await deps.registry.run(tenant, hook, input, ctx.state.requestId, { budgetMs, cancellation: cancelsRequests(tenant.connectorVersion) });
     for (const t of result.trace) {
       deps.metrics.pluginRun(t.plugin, hook, t.status, t.ms / 1000);
       if (t.status !== "ok" && t.status !== "skip" && t.status !== "cancel") {

@@ -12,9 +12,10 @@ export function safeDecode(segment: string): string {
 
 /**
  * Reads the body with a hard size cap (413 before parsing, `tooLarge` says what the cap is) and
- * insists on a JSON object (400); an empty body is `{}` when `emptyIs` says so.
+ * insists on a JSON object (400); an empty body is `{}` when `emptyIs` says so. Gives the object
+ * and the text it was parsed from.
  */
-export async function readJsonObject(ctx: Koa.Context, limitBytes: number, tooLarge: string, emptyIs?: "empty-object"): Promise<Record<string, unknown>> {
+export async function readJsonObject(ctx: Koa.Context, limitBytes: number, tooLarge: string, emptyIs?: "empty-object"): Promise<{ value: Record<string, unknown>; json: string }> {
   const declared = Number(ctx.get("content-length"));
   if (declared > limitBytes) throw new HttpError(413, "too_large", tooLarge);
   const chunks: Buffer[] = [];
@@ -25,7 +26,7 @@ export async function readJsonObject(ctx: Koa.Context, limitBytes: number, tooLa
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString("utf8");
-  if (emptyIs && !text.trim()) return {};
+  if (emptyIs && !text.trim()) return { value: {}, json: "{}" };
   if (nestingExceeds(text, MAX_JSON_DEPTH)) {
     throw new HttpError(400, "bad_json", `body nests arrays and objects deeper than the limit of ${MAX_JSON_DEPTH} levels`);
   }
@@ -36,7 +37,7 @@ export async function readJsonObject(ctx: Koa.Context, limitBytes: number, tooLa
     throw new HttpError(400, "bad_json", `body is not JSON: ${(e as Error).message}`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new HttpError(400, "bad_json", "body must be a JSON object");
-  return value as Record<string, unknown>;
+  return { value: value as Record<string, unknown>, json: text };
 }
 
 /** Deepest nesting of arrays and objects a body may have: the connector's inputs use about 5. */

@@ -6,11 +6,15 @@ import type { StoppedTrial } from "../registry.js";
 import type { RunsReader } from "../runs.js";
 import type { MemoryReading } from "../../sandbox/index.js";
 
-/** One hook request as it crosses to a lane: everything the lane's fold needs, in one message. */
+/**
+ * One hook request as it crosses to a lane: everything the lane's fold needs, in one message. The
+ * input crosses as the JSON text it arrived as: a string copies in one piece, where an object is
+ * walked on both sides, and the lane's sandboxes take it as text anyway.
+ */
 export interface ChainRequest extends ChainOptions {
   tenant: string;
   hook: HookName;
-  input: Record<string, unknown>;
+  inputJson: string;
   requestId: string;
 }
 
@@ -24,8 +28,8 @@ export class LaneUnavailable extends Error {
 
 /** What the front's registry needs of the lanes: where chains run, and what to tell them when plugins or config change. */
 export interface LaneDispatch {
-  /** runs the request's chain in the tenant's lane; `plugins` names the chain (for the answer if the lane dies) */
-  run(request: ChainRequest, plugins: string[]): Promise<ChainResult>;
+  /** runs the request's chain in the tenant's lane; `input` (parsed) and `plugins` (the chain's names) make the answer if the lane dies */
+  run(request: ChainRequest, input: Record<string, unknown>, plugins: string[]): Promise<ChainResult>;
   /** a folder now serves this version (a fresh load, a rollback or a promotion) */
   serve(dir: string, folder: string, plugin: LoadedPlugin): void;
   remove(dir: string): void;

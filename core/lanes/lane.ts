@@ -11,18 +11,31 @@ import { pluginLogLimiter } from "../log.js";
 import { Registry } from "../registry.js";
 import { readRuns } from "../runs.js";
 import { Tenants } from "../tenants.js";
+import { Outbox, unbatch } from "./outbox.js";
 import { startWatchdog } from "./watchdog.js";
 import { BEAT_MS, type FrontMessage, type LaneInit, type LaneMessage } from "./protocol.js";
 /** How often the plugin log lines dropped by the rate limit are reported. */
 const DROP_REPORT_MS = 5000;
 
-function send(message: LaneMessage, done?: () => void): void {
+const outbox = new Outbox<LaneMessage>((wire, done) => {
   try {
-    process.send!(message, undefined, undefined, done);
+    process.send!(wire, undefined, undefined, done);
   } catch {
-    // a value that does not clone (a log field): the line goes out without its fields
-    if (message.type === "log") process.send!({ ...message, fields: {} }, undefined, undefined, done);
+    // a value that does not clone (a log field): each message alone, the line without its fields
+    for (const message of [wire].flat()) {
+      try {
+        process.send!(message);
+      } catch {
+        if (message.type === "log") process.send!({ ...message, fields: {} });
+      }
+    }
+    done?.();
   }
+});
+
+function send(message: LaneMessage, done?: () => void): void {
+  outbox.post(message);
+  if (done) outbox.flush(done);
 }
 
 /** The lane's log lines are written by the front's logger, with the front's own. */
@@ -52,7 +65,8 @@ function start(init: LaneInit) {
     // maxSandboxes is the host's: each lane holds its share
     maxSandboxes: Math.max(1, Math.ceil(config.maxSandboxes / init.lanes)),
     pluginLog,
-    onFault: (plugin, tenant, reason) => send({ type: "fault", plugin, tenant, reason }),
+    // at once: the front replaces this lane, whose thread may be lost
+    onFault: (plugin, tenant, reason) => send({ type: "fault", plugin, tenant, reason }, () => {}),
     // with laneCalls "sync" a chain's plugins are called on this thread (~20 µs a run instead of
     // ~120): a fatal V8 error then parks it, and the watchdog names the plugin to the front
     sync: config.laneCalls === "sync" ? startWatchdog() : undefined,
@@ -85,7 +99,7 @@ function start(init: LaneInit) {
     handle(message: Exclude<FrontMessage, LaneInit>): void {
       switch (message.type) {
         case "run": {
-          const { id, tenant: tenantId, hook, input, requestId, budgetMs, cancellation } = message;
+          const { id, tenant: tenantId, hook, inputJson, requestId, budgetMs, cancellation } = message;
           const tenant = tenants.get(tenantId);
           if (!tenant) {
             send({ type: "failed", id, error: `lane has no tenant ${tenantId}` });
@@ -93,7 +107,7 @@ function start(init: LaneInit) {
           }
           inFlight++;
           registry
-            .run(tenant, hook, input, requestId, { budgetMs, cancellation })
+            .run(tenant, hook, { value: JSON.parse(inputJson) as Record<string, unknown>, json: inputJson }, requestId, { budgetMs, cancellation })
             .then(
               (result) => send({ type: "result", id, result, alive: registry.sandboxesAlive }),
               (e: unknown) => send({ type: "failed", id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
@@ -144,10 +158,12 @@ function start(init: LaneInit) {
 }
 
 let running: Running | undefined;
-process.on("message", (message: FrontMessage) => {
-  if (message.type === "init") running ??= start(message);
-  else running?.handle(message);
-});
+process.on("message", (wire: FrontMessage | FrontMessage[]) =>
+  unbatch(wire, (message) => {
+    if (message.type === "init") running ??= start(message);
+    else running?.handle(message);
+  }),
+);
 // The front is gone (it exited, or was killed): nobody is left to answer.
 process.on("disconnect", () => process.exit(0));
 send({ type: "hello" });

@@ -12,6 +12,7 @@ import type { SourceProblem } from "../compile.js";
 import { disabledReason, type MemoryReading, type PluginCode } from "../../sandbox/index.js";
 import { LaneUnavailable, type ChainRequest, type LaneDispatch } from "./dispatch.js";
 import { BEAT_MS, WATCH_FD, type FrontMessage, type LaneMessage, type WatchLine } from "./protocol.js";
+import { Outbox, unbatch } from "./outbox.js";
 import { laneOf } from "./shard.js";
 
 /**
@@ -43,6 +44,7 @@ const NO_MEMORY: MemoryReading = { heapBytes: 0, externalBytes: 0 };
 
 interface Pending {
   request: ChainRequest;
+  input: Record<string, unknown>;
   plugins: string[];
   started: number;
   resolve(result: ChainResult): void;
@@ -78,8 +80,14 @@ class Lane {
   shadow: ShadowTally[] = [];
   readonly exited: Promise<void>;
 
+  private readonly outbox: Outbox<FrontMessage>;
+
   constructor(readonly child: ChildProcess) {
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    this.outbox = new Outbox((wire) => {
+      // a lane that has just died: its exit answers whatever it held
+      if (child.connected) child.send(wire);
+    });
   }
 
   get pid(): number {
@@ -87,8 +95,7 @@ class Lane {
   }
 
   send(message: FrontMessage): void {
-    // a lane that has just died: its exit answers whatever it held
-    if (this.child.connected) this.child.send(message);
+    this.outbox.post(message);
   }
 }
 
@@ -182,14 +189,14 @@ export class Lanes implements LaneDispatch {
     return total;
   }
 
-  run(request: ChainRequest, plugins: string[]): Promise<ChainResult> {
+  run(request: ChainRequest, input: Record<string, unknown>, plugins: string[]): Promise<ChainResult> {
     return new Promise<ChainResult>((resolve, reject) => {
-      const pending: Pending = { request, plugins, started: Date.now(), resolve, reject };
+      const pending: Pending = { request, input, plugins, started: Date.now(), resolve, reject };
       const slot = this.slots[laneOf(request.tenant, this.slots.length)];
       const id = this.nextId++;
       if (slot.lane?.ready) this.dispatch(slot.lane, id, pending);
       else if (slot.lane && !this.closing) slot.waiting.push({ id, pending });
-      else resolve(defaultAnswer(request.hook, request.input, plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
+      else resolve(defaultAnswer(request.hook, input, plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
     });
   }
 
@@ -295,7 +302,7 @@ export class Lanes implements LaneDispatch {
     clearTimeout(this.spareRestart);
     for (const slot of this.slots) {
       clearTimeout(slot.restart);
-      for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, "the host is stopping", 0));
+      for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.input, pending.plugins, "the host is stopping", 0));
       for (const { resolve } of slot.waitingProbes.splice(0)) resolve({ file: "", message: "not tried: the host is stopping" });
       for (const { reject } of slot.waitingReads.splice(0)) reject(new LaneUnavailable("the host is stopping"));
       // a slot never up (its lane died at start) must not hold start() forever
@@ -338,7 +345,7 @@ export class Lanes implements LaneDispatch {
     createInterface({ input: child.stderr! }).on("line", (line) => process.stderr.write(`hookhost lane (pid ${lane.pid}): ${line}\n`));
     // Its watchdog speaks for the main thread when that cannot (core/lanes/watchdog.ts).
     createInterface({ input: child.stdio[WATCH_FD] as NodeJS.ReadableStream }).on("line", (line) => this.watched(lane, line));
-    child.on("message", (message: LaneMessage) => this.receive(lane, message));
+    child.on("message", (wire: LaneMessage | LaneMessage[]) => unbatch(wire, (message) => this.receive(lane, message)));
     child.on("error", (e) => this.options.logger.error("lane process error", { lane: lane.slot?.index, pid: lane.pid, error: e.message }));
     child.once("exit", (code, signal) => this.exited(lane, lane.killedFor ?? (signal ? `killed by ${signal}` : `exited with code ${code}`)));
     return lane;
@@ -523,7 +530,7 @@ export class Lanes implements LaneDispatch {
       });
     }
     for (const pending of lane.pending.values()) {
-      pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, `the lane running this chain died (${how}); the hook's default is answered`, Date.now() - pending.started));
+      pending.resolve(defaultAnswer(pending.request.hook, pending.input, pending.plugins, `the lane running this chain died (${how}); the hook's default is answered`, Date.now() - pending.started));
     }
     lane.pending.clear();
     for (const resolve of lane.probes.values()) resolve({ file: "", message: `not tried: the lane trying it died (${how})` });
@@ -544,7 +551,7 @@ export class Lanes implements LaneDispatch {
       return;
     }
     this.options.logger.warn("lane keeps dying; restarting it after a pause", { lane: slot.index, deaths: slot.deaths.length, ms: delay });
-    for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.request.input, pending.plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
+    for (const { pending } of slot.waiting.splice(0)) pending.resolve(defaultAnswer(pending.request.hook, pending.input, pending.plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
     for (const { resolve } of slot.waitingProbes.splice(0)) resolve({ file: "", message: `not tried: lane ${slot.index} is restarting after repeated deaths` });
     for (const { reject } of slot.waitingReads.splice(0)) reject(new LaneUnavailable(`lane ${slot.index} is restarting after repeated deaths`));
     slot.restart = setTimeout(() => this.revive(slot), delay);
