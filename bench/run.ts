@@ -49,6 +49,8 @@ const settings = {
   // Extra node flags for the host processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   hostNodeArgs: (process.env.BENCH_HOST_ARGS ?? "").split(" ").filter(Boolean),
 };
+/** BENCH_LANE_CALLS=async or sync measures every host with lanes in that call mode. */
+const laneCalls = process.env.BENCH_LANE_CALLS;
 const PLUGINS = join(BENCH, "plugins");
 const work = mkdtempSync(join(tmpdir(), "hookhost-bench-"));
 const CALLERS = Array.from({ length: 8 }, (_, i) => `tenant-${i}`);
@@ -172,9 +174,6 @@ function load(target: Child, requests: HookRequest[], rate?: LoadOptions["rate"]
     rate,
   });
 }
-
-/** BENCH_LANE_CALLS=async or sync measures every host with lanes in that call mode. */
-const laneCalls = process.env.BENCH_LANE_CALLS;
 
 /**
  * A host as `npm start` runs it, with a config file that serves the token-less tenants the load

@@ -31,7 +31,7 @@ export interface SandboxOptions {
    * and needs no timer unless the plugin awaits a capability. Only for a process whose loss costs
    * nothing but itself (a lane): a fatal V8 error, or code that ignores termination, inside a sync
    * call parks the calling thread, which is then the process's main thread. A run that holds the
-   * thread longer than SYNC_HOLD_MS makes this sandbox call async from then on (`onHeld` is told):
+   * thread for more than SYNC_HOLD_MS of CPU makes this sandbox call async from then on (`onHeld` is told):
    * a slow plugin then delays the other tenants of its process once, not on every run.
    */
   sync?: boolean;
@@ -142,8 +142,8 @@ export interface MemoryReading {
 
 const NO_MEMORY: MemoryReading = { heapBytes: 0, externalBytes: 0 };
 
-/** A sync run that held the calling thread longer than this makes its sandbox call async for good. */
-export const SYNC_HOLD_MS = 10;
+/** A sync run that used more CPU than this (ms) makes its sandbox call async for good. */
+export const SYNC_HOLD_MS = 20;
 
 /** Calls between two looks at an isolate's heap (a look costs ~5 µs on the event loop). */
 const HEAP_CHECK_EVERY = 8;
@@ -449,15 +449,19 @@ export class Sandbox {
   private callSync(live: Live, request: RunRequest): string | null {
     const watch = this.options.watch;
     watch?.enter(request.deadline);
-    const started = performance.now();
+    // the isolate's CPU time, not the clock: a run descheduled on a busy machine held nobody up
+    const cpuBefore = live.isolate.cpuTime;
+    let returned = false;
     try {
       const answer = live.run.applySync(undefined, [true, request.hook, ...this.pieces(request)], { timeout: Math.max(1, request.deadline - Date.now()) });
-      if (answer !== null) return answer as string;
-      return live.poll.applySync(undefined, [], { timeout: Math.max(1, request.deadline - Date.now()) });
+      const settled = answer !== null ? (answer as string) : live.poll.applySync(undefined, [], { timeout: Math.max(1, request.deadline - Date.now()) });
+      returned = true;
+      return settled;
     } finally {
       watch?.leave();
-      const held = performance.now() - started;
-      if (held > SYNC_HOLD_MS && this.sync) {
+      const held = live.isolate.isDisposed ? 0 : Number(live.isolate.cpuTime - cpuBefore) / 1e6;
+      // A fresh isolate's first run also compiles the plugin's code: it counts only if it was stopped.
+      if (held > SYNC_HOLD_MS && this.sync && (live.calls > 0 || !returned)) {
         this.sync = false;
         this.options.onHeld?.(Math.round(held));
       }
