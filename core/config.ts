@@ -56,7 +56,7 @@ export const hostConfigSchema = z.strictObject({
   // in the host's own process. Read at start: a reload that changes it takes effect at the next start.
   lanes: z.int().min(0).max(256).default(availableParallelism()),
   // How a lane calls its isolates (README "Lanes"): "sync" (on the lane's thread, about 5x cheaper
-  // a run; a plugin whose run uses 20 ms of CPU is called async from then on, so it holds
+  // a run; a plugin whose runs hold the thread past 20 ms twice in a row is called async from then on, so it holds
   // up the other tenants of its lane once) or "async" (each run on the isolate's own thread: a
   // plugin's long run never delays anybody else). Read when a lane starts.
   laneCalls: z.enum(["async", "sync"]).default("sync"),

@@ -172,13 +172,16 @@ describe("lanes", () => {
     }
   });
 
-  it("a plugin whose sync run holds the lane's thread past 20 ms of CPU is called async from then on: the other tenants of its lane wait for it once, not on every run", async function () {
+  it("a plugin whose sync runs hold the lane's thread past 20 ms twice in a row is called async from then on: the other tenants of its lane wait for it once, not on every run", async function () {
     this.timeout(120_000);
     const { logger, lines } = keepingLogger("info");
     const [slow, quick] = TENANTS.slice(0, 2);
     const host = await startTestHost(pluginsDir(WORK), { ...CONFIG, lanes: 1, timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
     try {
       for (const tenant of [slow, quick]) assert.equal((await post(host, tenant)).status, 200);
+      // one slow run may be the machine's doing; two in a row are the plugin's
+      assert.equal((await post(host, slow, 300)).status, 200);
+      assert.ok(!lines.some((l) => l.message === "a run held the lane's thread; this plugin is called async from now on"));
       assert.equal((await post(host, slow, 300)).status, 200);
       const held = lines.filter((l) => l.message === "a run held the lane's thread; this plugin is called async from now on");
       assert.deepEqual(held.map((l) => [l.tenant, l.plugin]), [[slow, "work"]]);
