@@ -176,7 +176,7 @@ describe("lanes", () => {
     this.timeout(120_000);
     const { logger, lines } = keepingLogger("info");
     const [slow, quick] = TENANTS.slice(0, 2);
-    const host = await startTestHost(pluginsDir(WORK), { ...CONFIG, lanes: 1, timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
+    const host = await startTestHost(pluginsDir(WORK), { ...CONFIG, lanes: 1, laneCalls: "sync", timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
     try {
       for (const tenant of [slow, quick]) assert.equal((await post(host, tenant)).status, 200);
       // one slow run may be the machine's doing; two in a row are the plugin's
