@@ -396,7 +396,9 @@ describe("records.convert", function () {
       fs.writeFileSync(path.join(recordsDir, "a.wav"), wav180);
       fs.writeFileSync(path.join(recordsDir, "b.wav"), wav180);
       let most = 0;
-      const watch = setInterval(() => (most = Math.max(most, tempFiles().filter((name) => fs.statSync(path.join(recordsDir, name)).size > 0).length)), 2);
+      // a temp file may be renamed into place between the listing and its stat
+      const writing = (name: string) => (fs.statSync(path.join(recordsDir, name), { throwIfNoEntry: false })?.size ?? 0) > 0;
+      const watch = setInterval(() => (most = Math.max(most, tempFiles().filter(writing).length)), 2);
       try {
         await Promise.all(["a.wav", "b.wav"].map((name, i) => limited.convert(call({ tenant: tenants[i] }), [name, mp3])));
       } finally {
