@@ -33,6 +33,7 @@ const outbox = new Outbox<LaneMessage>((wire, done) => {
   }
 });
 
+/** `done`: the message goes out now, with what is queued before it, and `done` runs once it is written. */
 function send(message: LaneMessage, done?: () => void): void {
   outbox.post(message);
   if (done) outbox.flush(done);
@@ -65,8 +66,11 @@ function start(init: LaneInit) {
     // maxSandboxes is the host's: each lane holds its share
     maxSandboxes: Math.max(1, Math.ceil(config.maxSandboxes / init.lanes)),
     pluginLog,
-    // at once: the front replaces this lane, whose thread may be lost
-    onFault: (plugin, tenant, reason) => send({ type: "fault", plugin, tenant, reason }, () => {}),
+    // at once, not at the turn's end: the front replaces this lane, whose thread may be lost
+    onFault: (plugin, tenant, reason) => {
+      outbox.post({ type: "fault", plugin, tenant, reason });
+      outbox.flush();
+    },
     // with laneCalls "sync" a chain's plugins are called on this thread (~20 µs a run instead of
     // ~120): a fatal V8 error then parks it, and the watchdog names the plugin to the front
     sync: config.laneCalls === "sync" ? startWatchdog() : undefined,
