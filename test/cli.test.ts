@@ -9,29 +9,17 @@ import { runChain, type ChainResult } from "../core/chain.js";
 import { parseCallRecord } from "../cli/call-record.js";
 import { simulateCall, type RunHook } from "../cli/connector.js";
 import type { HookName } from "../core/hooks.js";
-import { fixture, pluginsDir, ROOT, writePlugins } from "./support.js";
+import { fixture, outputOf, pluginsDir, ROOT, writePlugins, type Ran } from "./support.js";
 
 const BIN = join(ROOT, "bin", "hookhost.js");
 const CALLS = join(ROOT, "examples", "calls");
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `hookhost …` from a temp directory (not the package's), with `stdin` piped in. */
 function hookhost(args: string[], stdin = ""): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: tmpdir(), env: { ...process.env, LOG_LEVEL: "info" } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: tmpdir(), env: { ...process.env, LOG_LEVEL: "info" } });
+  const ran = outputOf(child);
+  child.stdin.end(stdin);
+  return ran;
 }
 
 function tempFile(name: string, content: unknown): { path: string; dir: string } {

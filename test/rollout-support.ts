@@ -1,7 +1,7 @@
 // Helpers shared by the roll-out tests: admin and tenant calls to a real host, and plugin sources.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { fixture, ROOT } from "./support.js";
+import { fixture, outputOf, ROOT, type Ran } from "./support.js";
 
 export const ADMIN = "root-secret";
 export const CONFIG = {
@@ -44,22 +44,8 @@ export async function statusOf(url: string, tenant: string, plugin: string): Pro
   return reply.body.plugins.find((p: { name: string }) => p.name === plugin);
 }
 
-export interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `hookhost …` as an operator does (bin/hookhost.js), with `env` added to the environment. */
 export function hookhost(args: string[], env: Record<string, string | undefined> = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const merged = Object.entries<string | undefined>({ ...process.env, HOOKHOST_ADMIN_TOKEN: undefined, ...env }).filter((e): e is [string, string] => e[1] !== undefined);
-    const child = spawn(process.execPath, [join(ROOT, "bin", "hookhost.js"), ...args], { env: Object.fromEntries(merged) });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  const merged = Object.entries<string | undefined>({ ...process.env, HOOKHOST_ADMIN_TOKEN: undefined, ...env }).filter((e): e is [string, string] => e[1] !== undefined);
+  return outputOf(spawn(process.execPath, [join(ROOT, "bin", "hookhost.js"), ...args], { env: Object.fromEntries(merged) }));
 }
