@@ -6,13 +6,14 @@ type Data = Record<string, unknown>;
 
 /**
  * One plugin's part in a chain: run it on the input with the rule's overlay on top and this data,
- * before this deadline. The input is the same object for every step of a request, so it can be
- * serialized once for the whole chain.
+ * before this deadline, `limitMs` from the step's start (its own limit, or the rest of the chain's
+ * budget). The input is the same object for every step of a request, so it can be serialized once
+ * for the whole chain.
  */
 export interface ChainStep {
   plugin: string;
   timeoutMs: number;
-  run(input: Data, overlay: Data, data: Data, deadline: number): Promise<StepOutcome>;
+  run(input: Data, overlay: Data, data: Data, deadline: number, limitMs: number): Promise<StepOutcome>;
   /** roll-out hook point: told how the chain took the run (recent runs, shadow compares) */
   settled?(entry: TraceEntry, outcome: StepOutcome): void;
 }
@@ -61,7 +62,8 @@ export async function runChain(hook: HookName, input: Data, steps: ChainStep[], 
       trace.push({ plugin: step.plugin, status: "timeout", ms: 0, error: `the hook's time budget (${options.budgetMs} ms) was spent before this plugin` });
       continue;
     }
-    const outcome = await step.run(input, rule.overlay(data), data, Math.min(begin + step.timeoutMs, chainEnd));
+    const limitMs = Math.min(step.timeoutMs, chainEnd - begin);
+    const outcome = await step.run(input, rule.overlay(data), data, begin + limitMs, limitMs);
     const ms = Date.now() - begin;
     // Each entry names the version that ran and goes back to its step (the roll-out hook point).
     const note = (entry: TraceEntry) => {

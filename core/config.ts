@@ -55,12 +55,12 @@ export const hostConfigSchema = z.strictObject({
   // Lane processes that run the sandboxes, tenants sharded over them (README "Lanes"); 0 runs them
   // in the host's own process. Read at start: a reload that changes it takes effect at the next start.
   lanes: z.int().min(0).max(256).default(availableParallelism()),
-  // How a lane calls its isolates (README "Lanes"): "async" (each run on the isolate's own thread:
-  // a plugin's fatal V8 error fails only its own run, and its long run delays nobody else) or
-  // "sync" (on the lane's thread, about 5x cheaper a run; a fatal V8 error costs the lane's
-  // requests in flight, and a plugin whose runs hold the thread past 20 ms twice in a row is
-  // called async from then on). Read when a lane starts.
-  laneCalls: z.enum(["async", "sync"]).default("async"),
+  // How a lane calls its isolates (README "Lanes"): "sync" (on the lane's thread, about 5x cheaper
+  // a run; a fatal V8 error, or a run V8 does not stop, costs the lane and the other requests it
+  // has in flight, while the chain it hit goes on in the replacement; a plugin whose runs hold the
+  // thread past 20 ms twice in a row is called async from then on) or "async" (each run on the
+  // isolate's own thread: such a plugin costs only its own run). Read when a lane starts.
+  laneCalls: z.enum(["async", "sync"]).default("sync"),
   // Each tenant's share of ctx.store, all its plugins together; past it, that tenant's own oldest entries go.
   storeQuota: z
     .strictObject({ entries: z.int().min(1).max(10_000_000).default(10_000), mb: z.int().min(1).max(64 * 1024).default(16) })

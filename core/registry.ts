@@ -36,7 +36,7 @@ export interface LocalOptions extends CommonOptions {
   /** a sandbox disabled itself: V8 failed fatally in it, or did not stop (a lane then asks to be replaced) */
   onFault?(plugin: string, tenant: string, reason: string): void;
   /** call isolates synchronously (a lane only: a fatal V8 error then parks the calling thread); `watch` marks each call for the lane's watchdog */
-  sync?: { watch(tenant: string, plugin: string): SyncWatch };
+  sync?: { watch(tenant: string, plugin: string, memoryMb: number): SyncWatch };
   lanes?: undefined;
 }
 
@@ -49,6 +49,23 @@ export interface LanedOptions extends CommonOptions {
 }
 
 export type RegistryOptions = LocalOptions | LanedOptions;
+
+/**
+ * A chain as a lane runs it: its number there (the lane's watchdog names the chain of a sync call
+ * that never returns), and a plugin whose run in it is already decided: a chain taken over from a
+ * lane that this plugin's run lost (core/lanes/supervisor.ts) goes on past it without running it.
+ */
+export interface LaneChain {
+  chain: number;
+  decided?: DecidedRun;
+}
+
+/** A run's outcome decided without running it: how a run that lost its lane ended. */
+export interface DecidedRun {
+  plugin: string;
+  status: "error" | "timeout";
+  error: string;
+}
 
 /** A hook request's input: parsed, and the JSON text it arrived as (what the sandboxes are given). */
 export interface HookInput {
@@ -111,6 +128,8 @@ interface Fault {
   reason: string;
   /** a disabling fault: the plugin answers `reason` as its error for this tenant */
   disabled: boolean;
+  /** its sync call outlived its time limit in a lane: it is called async there from then on */
+  async?: boolean;
 }
 
 /** A tenant's view of the plugins folder. */
@@ -257,9 +276,28 @@ export class Registry {
   recordFault(plugin: string, tenant: string, reason: string, disabled: boolean): void {
     let byTenant = this.faults.get(plugin);
     if (!byTenant) this.faults.set(plugin, (byTenant = new Map()));
-    if (byTenant.get(tenant)?.disabled && !disabled) return;
-    byTenant.set(tenant, { at: new Date(), reason, disabled });
+    const before = byTenant.get(tenant);
+    if (before?.disabled && !disabled) return;
+    byTenant.set(tenant, { at: new Date(), reason, disabled, ...(before?.async ? { async: true } : {}) });
     if (disabled) this.options.lanes?.disable(plugin, tenant, reason);
+  }
+
+  /** Plugins called async for a tenant after a sync call of theirs outlived its time limit, as a lane is given them when it starts. */
+  get asyncRuns(): { plugin: string; tenant: string; reason: string }[] {
+    return [...this.faults].flatMap(([plugin, byTenant]) => [...byTenant].filter(([, f]) => f.async).map(([tenant, f]) => ({ plugin, tenant, reason: f.reason })));
+  }
+
+  /**
+   * A sync call of this plugin for this tenant outlived its time limit and cost its lane: from now
+   * on (in every lane, until it is reloaded) it is called async, where a run V8 does not stop
+   * costs a thread, not a lane. Status shows the fault.
+   */
+  callAsync(plugin: string, tenant: string, reason: string): void {
+    this.recordFault(plugin, tenant, reason, false);
+    const fault = this.faults.get(plugin)?.get(tenant);
+    if (fault) fault.async = true;
+    for (const [loaded, byTenant] of this.instances) if (loaded.manifest.name === plugin) byTenant.get(tenant)?.sandbox.callAsync();
+    this.options.lanes?.callAsync(plugin, tenant, reason);
   }
 
   get folderNames(): string[] {
@@ -314,7 +352,7 @@ export class Registry {
    * Runs a hook's chain for a tenant: here, or in the tenant's lane (one crossing: the lane runs
    * the same fold on its sandboxes, candidates included). A chain with nothing to run is answered here.
    */
-  async run(tenant: Tenant, hook: HookName, input: HookInput, requestId: string, options: ChainOptions): Promise<ChainResult> {
+  async run(tenant: Tenant, hook: HookName, input: HookInput, requestId: string, options: ChainOptions, lane?: LaneChain): Promise<ChainResult> {
     const lanes = this.options.lanes;
     if (lanes) {
       const plugins = this.chainOf(tenant.id, hook).map(({ live }) => live.manifest.name);
@@ -322,7 +360,7 @@ export class Registry {
       if (plugins.length || stock) return lanes.run({ tenant: tenant.id, hook, inputJson: input.json, requestId, ...options }, input.value, plugins);
       return runChain(hook, input.value, [], options);
     }
-    const lease = this.acquire(tenant, hook, requestId, input.json);
+    const lease = this.acquire(tenant, hook, requestId, input.json, lane);
     try {
       return await runChain(hook, input.value, lease.steps, options);
     } finally {
@@ -336,7 +374,7 @@ export class Registry {
    * is decided per call (canaries); shadow runs start once the chain is done and hold their
    * sandboxes until they finish.
    */
-  acquire(tenant: Tenant, hook: HookName, requestId: string, inputJson: string): Lease {
+  acquire(tenant: Tenant, hook: HookName, requestId: string, inputJson: string, lane?: LaneChain): Lease {
     const local = this.local();
     const held: Instance[] = [];
     // `owner` is the folder's own plugin name: a candidate's faults are its own, not the live plugin's
@@ -344,7 +382,7 @@ export class Registry {
       const instance = this.instance(plugin, owner, tenant, local);
       instance.leases++;
       held.push(instance);
-      return this.versionRun(plugin, owner, instance, tenant, hook, requestId);
+      return this.versionRun(plugin, owner, instance, tenant, hook, requestId, lane);
     };
     const request: RequestContext = {
       tenant: tenant.id,
@@ -541,17 +579,19 @@ export class Registry {
   }
 
   /** One version of a plugin on this request, in the sandbox `instance`; its outcome names the version. */
-  private versionRun(plugin: LoadedPlugin, owner: string, instance: Instance, tenant: Tenant, hook: HookName, requestId: string): VersionRun {
+  private versionRun(plugin: LoadedPlugin, owner: string, instance: Instance, tenant: Tenant, hook: HookName, requestId: string, lane: LaneChain | undefined): VersionRun {
+    const decided = lane?.decided?.plugin === owner ? lane.decided : undefined;
     return {
       plugin,
       timeoutMs: instance.limits.timeouts[hook],
       gate: instance,
-      run: async (inputJson, overlay, data, deadline, logs) => {
+      run: async (inputJson, overlay, data, deadline, limitMs, logs) => {
         if (!plugin.hooks.includes(hook)) return { status: "skip", version: plugin.version };
+        if (decided) return { status: decided.status, error: decided.error, version: plugin.version };
         const fault = this.faults.get(owner)?.get(tenant.id);
         if (fault?.disabled) return { status: "error", error: fault.reason, version: plugin.version };
         this.touch(instance.sandbox);
-        const meta: RunMeta = { hook, requestId };
+        const meta: RunMeta = lane ? { hook, requestId, chain: lane.chain } : { hook, requestId };
         if (logs) this.runLogs.set(meta, logs);
         const outcome = await instance.sandbox.run({
           hook,
@@ -560,6 +600,7 @@ export class Registry {
           dataJson: JSON.stringify(data),
           // a canary's own limit may be lower than the step's
           deadline: Math.min(deadline, Date.now() + instance.limits.timeouts[hook]),
+          limitMs: Math.min(limitMs, instance.limits.timeouts[hook]),
           meta,
         });
         return { ...outcome, version: plugin.version };
@@ -611,9 +652,9 @@ export class Registry {
       capabilities: granted,
       recordsDir: tenant.recordsDir,
       allowHosts: m.allowHosts,
-      sync: local.sync !== undefined,
+      sync: local.sync !== undefined && !this.faults.get(owner)?.get(tenant.id)?.async,
       onHeld: (ms) => log.warn("a run held the lane's thread; this plugin is called async from now on", { heldMs: ms, limitMs: SYNC_HOLD_MS }),
-      watch: local.sync?.watch(tenant.id, m.name),
+      watch: local.sync?.watch(tenant.id, m.name, memoryMb),
       configJson,
       // lines the logger would not write never leave the isolate
       logLevels: LOG_LEVELS.filter((level) => log.isLevelEnabled(level)),

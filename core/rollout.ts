@@ -114,7 +114,7 @@ export interface VersionRun {
   timeoutMs: number;
   /** shadow runs in flight on this version's sandbox */
   gate: { shadows: number };
-  run(inputJson: string, overlay: Data, data: Data, deadline: number, logs?: RunLogLine[]): Promise<StepOutcome>;
+  run(inputJson: string, overlay: Data, data: Data, deadline: number, limitMs: number, logs?: RunLogLine[]): Promise<StepOutcome>;
 }
 
 /** What every step of one request shares. */
@@ -144,10 +144,10 @@ export function rolloutStep(live: VersionRun, canaries: { trial: Trial; version:
   return {
     plugin: live.plugin.manifest.name,
     timeoutMs: Math.max(live.timeoutMs, ...canaries.map((c) => c.version.timeoutMs)),
-    run: (input, overlay, data, deadline) => {
+    run: (input, overlay, data, deadline, limitMs) => {
       const canary = canaries.length ? canaries.find((c) => canaryPicks(callKey(input, requestId), c.trial.percent)) : undefined;
       ran = { at: new Date(), overlay, data, logs: [], canary: canary?.trial };
-      return (canary?.version ?? live).run(request.inputJson, overlay, data, deadline, ran.logs);
+      return (canary?.version ?? live).run(request.inputJson, overlay, data, deadline, limitMs, ran.logs);
     },
     settled: (entry, outcome) => {
       if (!ran) return;
@@ -183,7 +183,7 @@ async function shadowRun(trial: Trial, version: VersionRun, request: RequestCont
   }
   version.gate.shadows++;
   try {
-    const outcome = await version.run(request.inputJson, overlay, data, Date.now() + version.timeoutMs);
+    const outcome = await version.run(request.inputJson, overlay, data, Date.now() + version.timeoutMs, version.timeoutMs);
     const [was, would] = [verdict(request.hook, live), verdict(request.hook, outcome)];
     counts.compared++;
     if (!differs(was, would)) return;

@@ -12,6 +12,8 @@ export {
   MAX_CANCEL_REASON_CHARS,
   SYNC_HOLD_MS,
   disabledReason,
+  fatalReason,
+  fatalRunError,
 } from "./sandbox.js";
 export type { PluginCode, SandboxOptions, RunRequest, RunOutcome, RunMeta, LogLevel, MemoryReading, SyncWatch } from "./sandbox.js";
 export type { Capability, CapabilityCall } from "./capability.js";

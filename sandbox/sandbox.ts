@@ -50,10 +50,23 @@ export interface SandboxOptions {
   onLog(level: LogLevel, message: string, fields: Record<string, unknown> | undefined, run: RunMeta | undefined): void;
 }
 
-/** Marks a sandbox's sync calls: `enter` before one starts, with its deadline; `leave` when it has returned. */
+/**
+ * Marks a sandbox's sync calls: `enter` before one starts, with its deadline, the ms it was given
+ * and the run's meta (whose `chain` names the chain it is part of); `leave` when it has returned.
+ */
 export interface SyncWatch {
-  enter(deadline: number): void;
+  enter(deadline: number, limitMs: number, meta: RunMeta): void;
   leave(): void;
+}
+
+/** The error of the run in which V8 failed fatally with `message`. */
+export function fatalRunError(memoryMb: number, message: string): string {
+  return `exceeded its memory limit of ${memoryMb} MB (${message}); the plugin is disabled for this tenant until it is reloaded`;
+}
+
+/** Why a plugin is disabled after V8 failed fatally in it with `message`. */
+export function fatalReason(message: string): string {
+  return `V8 failed fatally in this plugin (${message})`;
 }
 
 /** The error text of a disabled plugin's runs, for a fault `reason`. */
@@ -68,6 +81,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface RunMeta {
   hook: string;
   requestId?: string;
+  /** a lane's number for the chain this run is part of: its watchdog names it when the run never returns */
+  chain?: number;
 }
 
 interface RunRequestBase {
@@ -78,6 +93,11 @@ interface RunRequestBase {
   overlayJson: string;
   /** epoch ms by which the run must settle, queueing included */
   deadline: number;
+  /**
+   * the time it was given, as its errors name it: the plugin's limit, or what was left of the
+   * chain's budget (by default the time left when it starts, which a busy process has eaten into)
+   */
+  limitMs?: number;
   meta: RunMeta;
 }
 
@@ -326,6 +346,11 @@ export class Sandbox {
     return outcome;
   }
 
+  /** Calls the isolate async from now on (a sync call of this plugin outlived its limit in another lane). */
+  callAsync(): void {
+    this.sync = false;
+  }
+
   /** Builds the isolate and evaluates every module: the load-time check discovery uses. */
   async load(): Promise<void> {
     await this.ensure();
@@ -364,20 +389,21 @@ export class Sandbox {
   private runInline(request: RunRequest, live: Live): Promise<RunOutcome> {
     const left = request.deadline - Date.now();
     if (left <= 0) return Promise.resolve(lateStart());
+    const limit = request.limitMs ?? left;
     const current = this.begin(request);
     let answer: string | null;
     try {
-      answer = this.callSync(live, request);
+      answer = this.callSync(live, request, limit);
     } catch (e) {
       this.end(current);
-      return Promise.resolve(this.failure(e, live, left));
+      return Promise.resolve(this.failure(e, live, limit));
     }
     if (answer !== null) {
       this.end(current);
       return Promise.resolve(this.outcome(answer, live));
     }
     this.queued++;
-    const outcome = this.guard(current, left, this.awaitLate(live, request, left)).finally(() => this.queued--);
+    const outcome = this.guard(current, left, limit, this.awaitLate(live, request, limit)).finally(() => this.queued--);
     this.tail = outcome;
     return outcome;
   }
@@ -388,7 +414,8 @@ export class Sandbox {
     if (this.disposed) return { status: "error", error: "sandbox disposed" };
     if (this.disabled) return { status: "error", error: this.disabled };
     const current = this.begin(request);
-    return this.guard(current, left, this.attempt(request, left));
+    const limit = request.limitMs ?? left;
+    return this.guard(current, left, limit, this.attempt(request, limit));
   }
 
   private begin(request: RunRequest): Current {
@@ -403,8 +430,8 @@ export class Sandbox {
     if (this.current === current) this.current = undefined;
   }
 
-  /** `work`, or the deadline's answer if that comes first; ends the run either way. */
-  private async guard(current: Current, left: number, work: Promise<RunOutcome>): Promise<RunOutcome> {
+  /** `work`, or the deadline's answer (`left` ms from now; the run was given `limit`) if that comes first; ends the run either way. */
+  private async guard(current: Current, left: number, limit: number, work: Promise<RunOutcome>): Promise<RunOutcome> {
     // isolated-vm's own timeout covers synchronous code only, and a call into an isolate that dies
     // badly may never settle: this timer answers at the deadline whatever the isolate does, and
     // killing the isolate ends never-settling promises and loops after an awaited capability.
@@ -416,9 +443,9 @@ export class Sandbox {
         const overLimit = this.liveIsolate?.isDisposed === true;
         const waiting = this.previous !== undefined;
         this.kill();
-        if (overLimit) resolve({ status: "error", error: `exceeded its memory limit of ${this.options.memoryMb} MB and did not stop; answered at its ${left} ms deadline` });
+        if (overLimit) resolve({ status: "error", error: `exceeded its memory limit of ${this.options.memoryMb} MB and did not stop; answered at its ${limit} ms deadline` });
         else if (waiting) resolve({ status: "timeout", error: `its previous run is still running in V8 after being stopped; waited ${left} ms for it` });
-        else resolve({ status: "timeout", error: `did not finish within ${left} ms` });
+        else resolve({ status: "timeout", error: `did not finish within ${limit} ms` });
       }, left);
     });
     try {
@@ -429,14 +456,14 @@ export class Sandbox {
     }
   }
 
-  /** One call into the isolate; never throws. It may still be settling after its run timed out, so it only ever kills its own isolate. */
-  private async attempt(request: RunRequest, left: number): Promise<RunOutcome> {
+  /** One call into the isolate, given `limit` ms; never throws. It may still be settling after its run timed out, so it only ever kills its own isolate. */
+  private async attempt(request: RunRequest, limit: number): Promise<RunOutcome> {
     let live: Live | undefined;
     try {
       live = await this.ensure();
       if (this.sync) {
-        const answer = this.callSync(live, request);
-        return answer === null ? await this.awaitLate(live, request, left) : this.outcome(answer, live);
+        const answer = this.callSync(live, request, limit);
+        return answer === null ? await this.awaitLate(live, request, limit) : this.outcome(answer, live);
       }
       const call = live.run.apply(undefined, [false, request.hook, ...this.pieces(request)], {
         timeout: Math.max(1, request.deadline - Date.now()),
@@ -444,14 +471,14 @@ export class Sandbox {
       });
       return this.outcome(await live.thread.track(call), live);
     } catch (e) {
-      return this.failure(e, live, left);
+      return this.failure(e, live, limit);
     }
   }
 
   /** A sync run: its answer, or null while the plugin awaits the host. Throws what isolated-vm throws. */
-  private callSync(live: Live, request: RunRequest): string | null {
+  private callSync(live: Live, request: RunRequest, limit: number): string | null {
     const watch = this.options.watch;
-    watch?.enter(request.deadline);
+    watch?.enter(request.deadline, limit, request.meta);
     const started = performance.now();
     let returned = false;
     try {
@@ -482,12 +509,12 @@ export class Sandbox {
   }
 
   /** The rest of a sync run whose plugin awaits the host, as an async run; never throws. */
-  private async awaitLate(live: Live, request: RunRequest, left: number): Promise<RunOutcome> {
+  private async awaitLate(live: Live, request: RunRequest, limit: number): Promise<RunOutcome> {
     try {
       const call = live.late.apply(undefined, [], { timeout: Math.max(1, request.deadline - Date.now()), result: { promise: true } });
       return this.outcome(await live.thread.track(call), live);
     } catch (e) {
-      return this.failure(e, live, left);
+      return this.failure(e, live, limit);
     }
   }
 
@@ -510,11 +537,11 @@ export class Sandbox {
   }
 
   /** What a call that threw means for the run; kills the isolate when it is spent. */
-  private failure(e: unknown, live: Live | undefined, left: number): RunOutcome {
+  private failure(e: unknown, live: Live | undefined, limit: number): RunOutcome {
     if (e instanceof IsolateLost) return { status: "error", error: e.message };
     if (isTimeoutError(e) || this.current?.timedOut) {
       this.kill(live?.isolate);
-      return { status: "timeout", error: `did not finish within ${Math.max(0, left)} ms` };
+      return { status: "timeout", error: `did not finish within ${Math.max(0, limit)} ms` };
     }
     const message = errorMessage(e);
     if (/memory limit/i.test(message) || live?.isolate.isDisposed) {
@@ -564,9 +591,9 @@ export class Sandbox {
       memoryLimit: this.options.memoryMb,
       onCatastrophicError: (message) => {
         holdExit(thread);
-        thread.loss.fire(new IsolateLost(`exceeded its memory limit of ${this.options.memoryMb} MB (${message}); the plugin is disabled for this tenant until it is reloaded`));
+        thread.loss.fire(new IsolateLost(fatalRunError(this.options.memoryMb, message)));
         this.kill(isolate);
-        this.disable(`V8 failed fatally in this plugin (${message})`);
+        this.disable(fatalReason(message));
       },
     });
     threadOf.set(isolate, thread);

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { laneOf } from "../core/lanes/shard.js";
 import { eventually, fixture, keepingLogger, pluginsDir, startTestHost, statuses, type Answer, type TestHost } from "./support.js";
 import { spawnHost } from "./sandbox-host.js";
-import { LANE_REPLACED } from "../core/lanes/supervisor.js";
+import { LANE_OVERDUE, LANE_REPLACED } from "../core/lanes/supervisor.js";
 
 const HOOK = "process_client_phone";
 const TENANTS = Array.from({ length: 12 }, (_, i) => `t${i}`);
@@ -204,6 +204,65 @@ describe("lanes", () => {
     }
   });
 
+  for (const attack of [
+    { how: "fails fatally", code: `const m = new Map(); for (let i = 0; ; i++) m.set(i, { i });`, first: /^exceeded its memory limit of 16 MB \(Catastrophic out-of-memory error\); the plugin is disabled for this tenant until it is reloaded$/ },
+    { how: "is still running past its limit", code: `return { n: JSON.parse("[" + '{"a":1},'.repeat(3_000_000) + "{}]").length };`, first: /^did not finish within 700 ms$|^exceeded its memory limit of 16 MB$/ },
+  ])
+  it(`sync lanes: when a plugin ${attack.how}, the chain it hit goes on past its run in the replacement lane, and the lane's other requests in flight are answered by the replacement, not with the default`, async function () {
+    this.timeout(120_000);
+    const host = await spawnHost(
+      {
+        "first/plugin.json": { priority: 1 },
+        "first/customize_entity.js": `export default (input, ctx) => ({ first: ctx.tenant });`,
+        "hog/plugin.json": { priority: 2, memoryMb: 16, tenants: ["t"], timeouts: { customize_entity: 700 } },
+        "hog/customize_entity.js": `export default (input) => { if (input.attack) { ${attack.code} } return { hog: "fine" }; };`,
+        "after/plugin.json": { priority: 3 },
+        "after/customize_entity.js": `export default (input) => { const until = Date.now() + (input.hold ?? 0); while (Date.now() < until); return { after: "ran" }; };`,
+      },
+      { tenants: { t: {}, u: {} }, lanes: 1, laneCalls: "sync" },
+    );
+    try {
+      // warm: both tenants' sandboxes are built
+      for (const tenant of ["t", "u"]) assert.equal((await host.post("customize_entity", fixture("customize_entity"), tenant)).status, 200);
+      const hit = host.post("customize_entity", { ...fixture("customize_entity"), attack: true }, "t");
+      await sleep(100);
+      // sent while the lane's thread is held: in flight on that lane when it is killed
+      const others = await Promise.all(Array.from({ length: 6 }, (_, i) => host.post("customize_entity", fixture("customize_entity"), i % 2 ? "u" : "t")));
+      const answer = await hit;
+      assert.equal(answer.status, 200);
+      const [first, hog, after] = statuses(answer.trace);
+      assert.deepEqual([first, after], ["first;status=ok", "after;status=ok"]);
+      assert.match(hog, /^hog;status=(error|timeout)$/);
+      assert.match((await host.errors(answer)).hog, attack.first);
+      assert.deepEqual(answer.body.data, { first: "t", after: "ran" });
+      for (const [i, other] of others.entries()) {
+        if (i % 2) {
+          assert.deepEqual(other.body.data, { first: "u", after: "ran" }, `request ${i} of u: ${other.trace}`);
+          continue;
+        }
+        // the hog runs for t after a grind (called async), and answers its error at once once disabled
+        const [, hog] = statuses(other.trace);
+        if (hog === "hog;status=ok") assert.deepEqual(other.body.data, { first: "t", hog: "fine", after: "ran" }, other.trace);
+        else {
+          assert.deepEqual(other.body.data, { first: "t", after: "ran" }, other.trace);
+          assert.match((await host.errors(other)).hog, /^disabled: V8 failed fatally in this plugin \(Catastrophic out-of-memory error\); it runs again when the plugin is reloaded$/);
+        }
+      }
+      const killed = host.logs().filter((l) => l.message === LANE_REPLACED || l.message === LANE_OVERDUE);
+      const handed = host.logs().filter((l) => l.message === "lane killed; its requests in flight go on in its replacement");
+      // V8 may also stop a grind by itself within 500 ms of the limit: then no lane is lost
+      if (killed.length) {
+        assert.deepEqual(killed.map((l) => [l.plugin, l.tenant]), [["hog", "t"]]);
+        assert.equal(handed.length, 1);
+        assert.ok((handed[0].inFlight as number) >= 1);
+      }
+      const how = await host.stop();
+      assert.deepEqual({ code: how.code, signal: how.signal }, { code: 0, signal: null });
+    } finally {
+      await host.stop();
+    }
+  });
+
   for (const laneCalls of ["async", "sync"] as const)
   it(`laneCalls ${laneCalls}: a plugin that fails fatally, and one V8 does not stop, each cost one lane replacement, never the host, and stay disabled for that tenant`, async function () {
     this.timeout(120_000);
@@ -226,15 +285,24 @@ describe("lanes", () => {
       assert.deepEqual(other.body.data, { other: "fine" });
       const ground = await host.post("customize_activity", { ...fixture("customize_activity"), attack: true });
       assert.match(statuses(ground.trace)[0], /^grind;status=(error|timeout)$/);
-      // V8 may grind on past the deadline (then 2 s later the plugin is disabled and its lane
-      // replaced), or stop by itself soon after it (nothing is stuck: the plugin serves again)
+      // Async, V8 may grind on past the deadline (then 2 s later the plugin is disabled and its
+      // lane replaced), or stop by itself soon after it (nothing is stuck: the plugin serves
+      // again). Sync, a run still going 500 ms past its deadline costs its lane at once, and the
+      // plugin is called async from then on.
       await sleep(1000 + 2000 + 5000);
       const replaced = host.logs().filter((l) => l.message === LANE_REPLACED);
+      const overdue = host.logs().filter((l) => l.message === LANE_OVERDUE);
       const { plugins } = await host.get("/v1/tenants/t/plugins");
       const grind = plugins.find((p: { name: string }) => p.name === "grind");
       const oom = plugins.find((p: { name: string }) => p.name === "oom");
       assert.match(oom.disabled, /^disabled: V8 failed fatally in this plugin \(Catastrophic out-of-memory error\)/);
-      if (grind.disabled) {
+      if (laneCalls === "async") assert.deepEqual(overdue, []);
+      if (overdue.length) {
+        assert.deepEqual(overdue.map((l) => l.plugin), ["grind"]);
+        assert.match(grind.fault.reason, /^a sync run of it was still running \d+ ms past its 1000 ms limit \(V8 did not stop it\), and its lane was replaced; it is called async from now on$/);
+        assert.deepEqual(replaced.map((l) => l.plugin), ["oom"]);
+        assert.deepEqual((await host.post("customize_activity", fixture("customize_activity"))).body.data, { grind: "fine" });
+      } else if (grind.disabled) {
         assert.match(grind.disabled, /^disabled: V8 (did not stop it|failed fatally in this plugin \(Script failed to terminate\))/);
         assert.deepEqual(replaced.map((l) => l.plugin).sort(), ["grind", "oom"]);
       } else {

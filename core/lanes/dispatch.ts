@@ -2,7 +2,7 @@ import type { ChainOptions, ChainResult } from "../chain.js";
 import type { LoadedPlugin } from "../discovery.js";
 import type { HookName } from "../hooks.js";
 import type { ShadowCounts } from "../rollout.js";
-import type { StoppedTrial } from "../registry.js";
+import type { DecidedRun, StoppedTrial } from "../registry.js";
 import type { RunsReader } from "../runs.js";
 import type { MemoryReading } from "../../sandbox/index.js";
 
@@ -16,6 +16,8 @@ export interface ChainRequest extends ChainOptions {
   hook: HookName;
   inputJson: string;
   requestId: string;
+  /** a chain taken over from a lane that died in this plugin's run: it goes on past that run */
+  decided?: DecidedRun;
 }
 
 /** A read of the recent runs that no lane could answer: the lane died before it did, or is restarting. */
@@ -39,6 +41,8 @@ export interface LaneDispatch {
   reconfigure(): void;
   /** runs of this plugin for this tenant fail with `reason` until it is reloaded */
   disable(plugin: string, tenant: string, reason: string): void;
+  /** this plugin is called async for this tenant until it is reloaded */
+  callAsync(plugin: string, tenant: string, reason: string): void;
   /** the recent runs, each tenant's from its lane; a read rejects with LaneUnavailable when its lane cannot answer */
   readonly runs: RunsReader;
   /** what the shadow runs of a candidate folder's version did, summed over the lanes (as of their last heartbeat) */

@@ -72,12 +72,14 @@ function start(init: LaneInit) {
       outbox.flush();
     },
     // with laneCalls "sync" a chain's plugins are called on this thread (~20 µs a run instead of
-    // ~120): a fatal V8 error then parks it, and the watchdog names the plugin to the front
+    // ~120): a fatal V8 error, or a run V8 does not stop, then holds it, and the watchdog names
+    // the plugin and the chain to the front
     sync: config.laneCalls === "sync" ? startWatchdog() : undefined,
   });
   for (const result of init.served) registry.apply(result);
   for (const { dir, state } of init.stopped) registry.stopTrial(dir, state);
   for (const d of init.disabled) registry.recordFault(d.plugin, d.tenant, d.reason, true);
+  for (const a of init.async) registry.callAsync(a.plugin, a.tenant, a.reason);
   const reportDrops = () => {
     for (const { tenant, plugin, dropped } of pluginLog.takeDropped()) logger.warn("plugin log lines dropped by the rate limit", { tenant, plugin, dropped });
   };
@@ -103,7 +105,7 @@ function start(init: LaneInit) {
     handle(message: Exclude<FrontMessage, LaneInit>): void {
       switch (message.type) {
         case "run": {
-          const { id, tenant: tenantId, hook, inputJson, requestId, budgetMs, cancellation } = message;
+          const { id, tenant: tenantId, hook, inputJson, requestId, budgetMs, cancellation, decided } = message;
           const tenant = tenants.get(tenantId);
           if (!tenant) {
             send({ type: "failed", id, error: `lane has no tenant ${tenantId}` });
@@ -111,7 +113,7 @@ function start(init: LaneInit) {
           }
           inFlight++;
           registry
-            .run(tenant, hook, { value: JSON.parse(inputJson) as Record<string, unknown>, json: inputJson }, requestId, { budgetMs, cancellation })
+            .run(tenant, hook, { value: JSON.parse(inputJson) as Record<string, unknown>, json: inputJson }, requestId, { budgetMs, cancellation }, { chain: id, ...(decided ? { decided } : {}) })
             .then(
               (result) => send({ type: "result", id, result, alive: registry.sandboxesAlive }),
               (e: unknown) => send({ type: "failed", id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
@@ -145,6 +147,9 @@ function start(init: LaneInit) {
           return;
         case "disable":
           registry.recordFault(message.plugin, message.tenant, message.reason, true);
+          return;
+        case "callAsync":
+          registry.callAsync(message.plugin, message.tenant, message.reason);
           return;
         case "probe": {
           const { id, code, memoryMb } = message;

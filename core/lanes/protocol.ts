@@ -17,12 +17,17 @@ export const WATCH_FD = 4;
 /** How often the watchdog looks at the main thread's sync call. */
 export const WATCH_TICK_MS = 50;
 
-/** A line the lane's watchdog writes to the front (core/lanes/watchdog.ts), as JSON. */
+/**
+ * A line the lane's watchdog writes to the front (core/lanes/watchdog.ts), as JSON. `chain` is the
+ * id of the run message whose chain made the sync call (0: none, a shadow run's).
+ */
 export type WatchLine =
   /** the main thread is running a plugin synchronously, within its time: it cannot beat meanwhile */
   | { type: "busy" }
-  /** the main thread is stuck in a plugin's sync call for good: the lane must be replaced at once */
-  | { type: "stuck"; tenant: string; plugin: string; reason: string };
+  /** V8 failed fatally in a plugin's sync call and parked the main thread for good: the lane must be replaced at once */
+  | { type: "fatal"; tenant: string; plugin: string; memoryMb: number; chain: number; message: string }
+  /** a plugin's sync call is still running `pastMs` after its `limitMs`: V8 does not stop it, and the lane serves nobody meanwhile */
+  | { type: "overdue"; tenant: string; plugin: string; chain: number; limitMs: number; pastMs: number };
 
 /** What a lane is given when it starts: the whole state it serves, as the front has it now. */
 export interface LaneInit {
@@ -35,6 +40,8 @@ export interface LaneInit {
   /** candidate folders the operator aborted or promoted */
   stopped: StoppedTrial[];
   disabled: { plugin: string; tenant: string; reason: string }[];
+  /** plugins called async for a tenant (Registry.callAsync) */
+  async: { plugin: string; tenant: string; reason: string }[];
 }
 
 export type FrontMessage =
@@ -47,6 +54,7 @@ export type FrontMessage =
   | { type: "read"; id: number; query: RunsQuery }
   | { type: "config"; config: HostConfig }
   | { type: "disable"; plugin: string; tenant: string; reason: string }
+  | { type: "callAsync"; plugin: string; tenant: string; reason: string }
   /** try a plugin's modules in a sandbox (discovery's load check) */
   | { type: "probe"; id: number; code: PluginCode; memoryMb: number }
   /** finish the chains in flight, free everything, exit */

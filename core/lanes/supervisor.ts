@@ -5,11 +5,11 @@ import { defaultAnswer, type ChainResult } from "../chain.js";
 import type { HostConfig } from "../config.js";
 import type { LoadedPlugin } from "../discovery.js";
 import type { Logger } from "../log.js";
-import type { Registry, ShadowTally, StoppedTrial } from "../registry.js";
+import type { DecidedRun, Registry, ShadowTally, StoppedTrial } from "../registry.js";
 import type { ShadowCounts } from "../rollout.js";
 import type { RunRecord, RunsQuery, RunsReader, ShadowDifference, TenantsHookStats } from "../runs.js";
 import type { SourceProblem } from "../compile.js";
-import { disabledReason, type MemoryReading, type PluginCode } from "../../sandbox/index.js";
+import { disabledReason, fatalReason, fatalRunError, type MemoryReading, type PluginCode } from "../../sandbox/index.js";
 import { LaneUnavailable, type ChainRequest, type LaneDispatch } from "./dispatch.js";
 import { BEAT_MS, WATCH_FD, type FrontMessage, type LaneMessage, type WatchLine } from "./protocol.js";
 import { Outbox, unbatch } from "./outbox.js";
@@ -31,6 +31,8 @@ const BACKOFF_WINDOW_MS = 10_000;
 const BACKOFF_MAX_MS = 5000;
 /** What the front logs when a lane is replaced because a plugin failed fatally in it. */
 export const LANE_REPLACED = "plugin failed fatally in a lane; the lane is replaced";
+/** What the front logs when a lane is replaced because V8 did not stop a plugin's sync call at its time limit. */
+export const LANE_OVERDUE = "plugin's sync run outlived its time limit in a lane; the lane is replaced and the plugin is called async from now on";
 /** The spare starts this long after the lanes: serving does not need it, and it would compete with their start for the CPU. */
 const SPARE_AFTER_MS = 3000;
 
@@ -47,6 +49,8 @@ interface Pending {
   input: Record<string, unknown>;
   plugins: string[];
   started: number;
+  /** it was in flight in a lane killed for a plugin that held its thread, and went on in the replacement */
+  handedOver?: boolean;
   resolve(result: ChainResult): void;
   reject(error: Error): void;
 }
@@ -73,8 +77,10 @@ class Lane {
   /** replaced: it finishes what it has and exits; it gets nothing new */
   retiring = false;
   lastBeat = Date.now();
-  /** why the front killed it, when its watchdog said it was stuck */
+  /** why the front killed it, when its watchdog said a plugin held its thread */
   killedFor: string | undefined;
+  /** killed for a plugin that held its thread: the chain that made the call (0: none), and how that run ended */
+  held: { chain: number; decided: DecidedRun } | undefined;
   alive = 0;
   memory: MemoryReading = NO_MEMORY;
   shadow: ShadowTally[] = [];
@@ -137,7 +143,8 @@ export class Lanes implements LaneDispatch {
   private spareRestart: NodeJS.Timeout | undefined;
   private readonly retired = new Set<Lane>();
   private registry: Registry | undefined;
-  private nextId = 0;
+  /** from 1: a lane's watchdog says chain 0 for none */
+  private nextId = 1;
   private closing = false;
   /** every slot's first lane was ready */
   private started = false;
@@ -191,13 +198,16 @@ export class Lanes implements LaneDispatch {
 
   run(request: ChainRequest, input: Record<string, unknown>, plugins: string[]): Promise<ChainResult> {
     return new Promise<ChainResult>((resolve, reject) => {
-      const pending: Pending = { request, input, plugins, started: Date.now(), resolve, reject };
-      const slot = this.slots[laneOf(request.tenant, this.slots.length)];
-      const id = this.nextId++;
-      if (slot.lane?.ready) this.dispatch(slot.lane, id, pending);
-      else if (slot.lane && !this.closing) slot.waiting.push({ id, pending });
-      else resolve(defaultAnswer(request.hook, input, plugins, `lane ${slot.index} is restarting after repeated deaths`, 0));
+      this.enqueue(this.slots[laneOf(request.tenant, this.slots.length)], { request, input, plugins, started: Date.now(), resolve, reject });
     });
+  }
+
+  /** Sends the chain to the slot's lane, or keeps it until that lane is ready. */
+  private enqueue(slot: Slot, pending: Pending): void {
+    const id = this.nextId++;
+    if (slot.lane?.ready) this.dispatch(slot.lane, id, pending);
+    else if (slot.lane && !this.closing) slot.waiting.push({ id, pending });
+    else pending.resolve(defaultAnswer(pending.request.hook, pending.input, pending.plugins, `lane ${slot.index} is restarting after repeated deaths`, Date.now() - pending.started));
   }
 
   /**
@@ -295,6 +305,10 @@ export class Lanes implements LaneDispatch {
     this.broadcast({ type: "disable", plugin, tenant, reason });
   }
 
+  callAsync(plugin: string, tenant: string, reason: string): void {
+    this.broadcast({ type: "callAsync", plugin, tenant, reason });
+  }
+
   /** Stops every lane: each frees its sandboxes and exits; one that does not in time is killed. */
   async close(): Promise<void> {
     this.closing = true;
@@ -333,7 +347,8 @@ export class Lanes implements LaneDispatch {
 
   private dispatch(lane: Lane, id: number, pending: Pending): void {
     lane.pending.set(id, pending);
-    lane.send({ type: "run", id, ...pending.request });
+    // the wait for a lane (one starting, or one that died under the chain) is part of the chain's time
+    lane.send({ type: "run", id, ...pending.request, budgetMs: Math.max(0, pending.request.budgetMs - (Date.now() - pending.started)) });
   }
 
   private spawn(): Lane {
@@ -369,7 +384,17 @@ export class Lanes implements LaneDispatch {
 
   private init(slot: Slot, lane: Lane): void {
     const registry = this.registry!;
-    lane.send({ type: "init", lane: slot.index, lanes: this.slots.length, config: this.options.config(), logLevel: this.options.logger.level, served: registry.served, stopped: registry.stoppedTrials, disabled: registry.disabledRuns });
+    lane.send({
+      type: "init",
+      lane: slot.index,
+      lanes: this.slots.length,
+      config: this.options.config(),
+      logLevel: this.options.logger.level,
+      served: registry.served,
+      stopped: registry.stoppedTrials,
+      disabled: registry.disabledRuns,
+      async: registry.asyncRuns,
+    });
     lane.ready = true;
     lane.lastBeat = Date.now();
     this.options.logger.debug("lane ready", { lane: slot.index, pid: lane.pid });
@@ -379,11 +404,7 @@ export class Lanes implements LaneDispatch {
       slot.lane = lane;
       this.retire(old);
     }
-    for (const { id, pending } of slot.waiting.splice(0)) {
-      // the wait for the lane is part of the chain's time
-      pending.request = { ...pending.request, budgetMs: Math.max(0, pending.request.budgetMs - (Date.now() - pending.started)) };
-      this.dispatch(lane, id, pending);
-    }
+    for (const { id, pending } of slot.waiting.splice(0)) this.dispatch(lane, id, pending);
     for (const { code, memoryMb, resolve } of slot.waitingProbes.splice(0)) this.sendProbe(lane, code, memoryMb, resolve);
     for (const read of slot.waitingReads.splice(0)) this.sendRead(lane, read);
     slot.markUp();
@@ -461,20 +482,35 @@ export class Lanes implements LaneDispatch {
       return;
     }
     if (said.type === "busy") lane.lastBeat = Date.now();
-    else if (said.type === "stuck") this.stuck(lane, said.plugin, said.tenant, said.reason);
+    else this.held(lane, said);
   }
 
   /**
-   * `lane`'s main thread is stuck for good in a plugin's sync call (its watchdog says which, and
-   * why): the plugin is disabled for that tenant in every lane, and the lane is killed now, so its
-   * requests in flight get the hook's default at once instead of waiting for a thread that never
-   * comes back; its slot takes the spare.
+   * A plugin's sync call holds `lane`'s main thread (its watchdog says which, in which chain, and
+   * how): V8 failed fatally in it, and the thread never comes back, or V8 does not stop it at its
+   * time limit, and the lane serves nobody until it does. The lane is killed now and its slot
+   * takes the spare; its requests in flight go on there (see exited). The plugin is disabled for
+   * that tenant in every lane (a fatal error), or called async from then on (a run V8 did not
+   * stop: another such run then costs a thread, not a lane).
    */
-  private stuck(lane: Lane, plugin: string, tenant: string, reason: string): void {
-    const disabled = disabledReason(reason);
-    this.registry!.recordFault(plugin, tenant, disabled, true);
-    this.options.logger.error(LANE_REPLACED, { lane: lane.slot?.index, pid: lane.pid, plugin, tenant, reason: disabled });
-    lane.killedFor = `killed: plugin ${plugin} of tenant ${tenant} stuck its thread: ${reason}`;
+  private held(lane: Lane, said: Exclude<WatchLine, { type: "busy" }>): void {
+    if (lane.held) return;
+    const { plugin, tenant } = said;
+    let decided: DecidedRun;
+    if (said.type === "fatal") {
+      const disabled = disabledReason(fatalReason(said.message));
+      this.registry!.recordFault(plugin, tenant, disabled, true);
+      this.options.logger.error(LANE_REPLACED, { lane: lane.slot?.index, pid: lane.pid, plugin, tenant, reason: disabled });
+      decided = { plugin, status: "error", error: fatalRunError(said.memoryMb, said.message) };
+      lane.killedFor = `killed: plugin ${plugin} of tenant ${tenant} stuck its thread: ${fatalReason(said.message)}`;
+    } else {
+      const reason = `a sync run of it was still running ${said.pastMs} ms past its ${said.limitMs} ms limit (V8 did not stop it), and its lane was replaced; it is called async from now on`;
+      this.registry!.callAsync(plugin, tenant, reason);
+      this.options.logger.error(LANE_OVERDUE, { lane: lane.slot?.index, pid: lane.pid, plugin, tenant, limitMs: said.limitMs, pastMs: said.pastMs });
+      decided = { plugin, status: "timeout", error: `did not finish within ${said.limitMs} ms` };
+      lane.killedFor = `killed: plugin ${plugin} of tenant ${tenant} held its thread ${said.pastMs} ms past its time limit`;
+    }
+    lane.held = { chain: said.chain, decided };
     lane.child.kill("SIGKILL");
   }
 
@@ -514,8 +550,17 @@ export class Lanes implements LaneDispatch {
       if (!this.closing) this.restart(slot);
       return;
     }
+    // Killed for a plugin that held its thread: the lane's chains go on in the replacement, once
+    // the slot has one. The chain that made the call goes on past that run, with its outcome
+    // decided; the others start over, so a plugin of theirs that had run already runs again. A
+    // chain handed over once is not handed over again.
+    const handOver = lane.held && !this.closing ? [...lane.pending].filter(([, p]) => !p.handedOver) : [];
+    for (const [id] of handOver) lane.pending.delete(id);
     const expected = this.closing || (lane.retiring && lane.pending.size === 0);
-    if (!expected) {
+    if (lane.held && lane.pending.size) {
+      // the plugin that cost the lane is known: the others in flight are not suspects
+      this.options.logger.error("lane killed; its requests in flight already handed over once are answered with the hook's default", { lane: slot.index, pid: lane.pid, how, inFlight: lane.pending.size });
+    } else if (!expected && !lane.held) {
       const inFlight = [...lane.pending.values()];
       const suspects = [...new Set(inFlight.flatMap((p) => p.plugins.map((plugin) => JSON.stringify([plugin, p.request.tenant]))))].map((s) => JSON.parse(s) as [string, string]);
       const reason = `lane ${slot.index} died (${how}) while running it`;
@@ -540,6 +585,12 @@ export class Lanes implements LaneDispatch {
       slot.lane = slot.next;
       slot.next = undefined;
       if (!slot.lane && !this.closing) this.restart(slot);
+    }
+    if (handOver.length) this.options.logger.warn("lane killed; its requests in flight go on in its replacement", { lane: slot.index, pid: lane.pid, how, inFlight: handOver.length });
+    for (const [id, pending] of handOver) {
+      pending.handedOver = true;
+      if (id === lane.held!.chain) pending.request = { ...pending.request, decided: lane.held!.decided };
+      this.enqueue(slot, pending);
     }
   }
 
