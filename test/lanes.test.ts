@@ -237,14 +237,14 @@ describe("lanes", () => {
       assert.deepEqual(answer.body.data, { first: "t", after: "ran" });
       for (const [i, other] of others.entries()) {
         if (i % 2) {
-          assert.deepEqual(other.body.data, { first: "u", after: "ran" }, `request ${i} of u: ${other.trace}`);
+          assert.deepEqual(other.body.data, { first: "u", after: "ran" }, `request ${i} of u: ${String(other.trace)}`);
           continue;
         }
         // the hog runs for t after a grind (called async), and answers its error at once once disabled
         const [, hog] = statuses(other.trace);
-        if (hog === "hog;status=ok") assert.deepEqual(other.body.data, { first: "t", hog: "fine", after: "ran" }, other.trace);
+        if (hog === "hog;status=ok") assert.deepEqual(other.body.data, { first: "t", hog: "fine", after: "ran" }, String(other.trace));
         else {
-          assert.deepEqual(other.body.data, { first: "t", after: "ran" }, other.trace);
+          assert.deepEqual(other.body.data, { first: "t", after: "ran" }, String(other.trace));
           assert.match((await host.errors(other)).hog, /^disabled: V8 failed fatally in this plugin \(Catastrophic out-of-memory error\); it runs again when the plugin is reloaded$/);
         }
       }
