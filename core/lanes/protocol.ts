@@ -19,7 +19,8 @@ export const WATCH_TICK_MS = 50;
 
 /**
  * A line the lane's watchdog writes to the front (core/lanes/watchdog.ts), as JSON. `chain` is the
- * id of the run message whose chain made the sync call (0: none, a shadow run's).
+ * id of the run message whose chain made the sync call (0: none given; a shadow run, made after
+ * its chain was answered, names that chain).
  */
 export type WatchLine =
   /** the main thread is running a plugin synchronously, within its time: it cannot beat meanwhile */
