@@ -219,7 +219,8 @@ describe("lanes", () => {
         "after/plugin.json": { priority: 3 },
         "after/customize_entity.js": `export default (input) => { const until = Date.now() + (input.hold ?? 0); while (Date.now() < until); return { after: "ran" }; };`,
       },
-      { tenants: { t: {}, u: {} }, lanes: 1, laneCalls: "sync" },
+      // time enough for the chains to start over in a replacement whose sandboxes are cold, on a loaded machine
+      { tenants: { t: {}, u: {} }, lanes: 1, laneCalls: "sync", timeouts: { customize_entity: 5000 }, budgets: { customize_entity: 10_000 } },
     );
     try {
       // warm: both tenants' sandboxes are built
