@@ -16,6 +16,8 @@ export interface Round {
   a: LoadResult;
   b: LoadResult;
   c: LoadResult;
+  /** (c) with the load from one tenant: its three isolates stay warm, where eight tenants' take turns */
+  c1: LoadResult;
   lanes?: LaneLoads;
 }
 
@@ -25,12 +27,12 @@ export interface Results {
   /** every round, in order */
   rounds: Round[];
   /** a, b, c and each lane count: the median round */
-  load: { a: LoadResult; a14: LoadResult; b: LoadResult; b14: LoadResult; c: LoadResult; fixedBursts: LoadResult; fixedPaced: LoadResult; echoPaced: LoadResult; lanes?: LaneLoads };
+  load: { a: LoadResult; a14: LoadResult; b: LoadResult; b14: LoadResult; c: LoadResult; c1: LoadResult; fixedBursts: LoadResult; fixedPaced: LoadResult; echoPaced: LoadResult; lanes?: LaneLoads };
   /**
    * throughput ratios; those of (a), (b), (c) are the median of the per-round ratios, and so are
    * the µs per plugin run, (1/c − 1/a)/3, and (c) over the host with `lanes: 0`
    */
-  ratios: { cOverA: number; bOverA: number; cOverB: number; b14OverA14: number; cOverD: number; perPluginRunUs: number; cOverLanes0?: number };
+  ratios: { cOverA: number; c1OverA: number; bOverA: number; cOverB: number; b14OverA14: number; cOverD: number; perPluginRunUs: number; cOverLanes0?: number };
   processPerCall: PerCallResult;
   /** (s): the sandbox layer alone, per call mode (the median round) */
   sandboxCalls: SandboxCallsResult[];
@@ -78,7 +80,7 @@ export function targets(r: Results): Target[] {
 }
 
 export function printReport(r: Results): void {
-  const { a, a14, b, b14, c, fixedBursts, fixedPaced, echoPaced } = r.load;
+  const { a, a14, b, b14, c, c1, fixedBursts, fixedPaced, echoPaced } = r.load;
   const d = r.processPerCall;
   const m = r.manyTenants;
   const phone = "process_client_phone";
@@ -87,6 +89,7 @@ export function printReport(r: Results): void {
     loadRow(`(a) Koa echo, ${phone}`, a),
     loadRow(`(b) hookhost, no plugin, ${phone}`, b),
     loadRow("(c) hookhost, 3-plugin chain", c),
+    loadRow("(c) with the load from one tenant", c1),
     ...(r.load.lanes
       ? [loadRow("(c) with lanes: 0 (in-process)", r.load.lanes.zero), loadRow("(c) with lanes: 1", r.load.lanes.one), loadRow("(c) with lanes: 2", r.load.lanes.two)]
       : []),
@@ -109,6 +112,7 @@ export function printReport(r: Results): void {
     ...rows.slice(1).map(line),
     "",
     `ratios: (c)/(a) ${pct(r.ratios.cOverA)} (rounds ${r.rounds.map((x) => pct(x.c.reqPerSec / x.a.reqPerSec)).join(", ")}) · (b)/(a) ${pct(r.ratios.bOverA)} · (c)/(b) ${pct(r.ratios.cOverB)} · (b14)/(a14) ${pct(r.ratios.b14OverA14)} · (c)/(d) ${Math.round(r.ratios.cOverD)}×`,
+    `one tenant instead of eight: (c)/(a) ${pct(r.ratios.c1OverA)} (rounds ${r.rounds.map((x) => pct(x.c1.reqPerSec / x.a.reqPerSec)).join(", ")}), per plugin run ${Math.round(((1 / c1.reqPerSec - 1 / a.reqPerSec) / 3) * 1e6)} µs: a tenant's isolates stay warm when no other tenant's run between its runs`,
     `per plugin run above a bare request, (1/c − 1/a)/3: ${Math.round(r.ratios.perPluginRunUs)} µs (rounds ${r.rounds.map((x) => Math.round(((1 / x.c.reqPerSec - 1 / x.a.reqPerSec) / 3) * 1e6)).join(", ")})`,
     r.load.lanes && r.ratios.cOverLanes0 !== undefined
       ? `lanes: (c)/(lanes: 0) ${r.ratios.cOverLanes0.toFixed(2)}× (rounds ${r.rounds.map((x) => (x.c.reqPerSec / x.lanes!.zero.reqPerSec).toFixed(2)).join(", ")}); 1 lane ${Math.round(r.load.lanes.one.reqPerSec)} req/s, 2 lanes ${Math.round(r.load.lanes.two.reqPerSec)} req/s (${(r.load.lanes.two.reqPerSec / r.load.lanes.one.reqPerSec).toFixed(2)}×)`

@@ -15,8 +15,9 @@
 // with `lanes` 0 (in-process), 1 and 2 in their config file, loaded in the same rounds; (c) keeps
 // the host's default. The load comes from eight tenants in turn, which the lanes' hash spreads
 // evenly over 2, 4 or 8 lanes: one tenant's calls all go to one lane, so with one tenant a second
-// lane would have nothing to do. (s) measures the sandbox layer alone, in this process, in each
-// call mode.
+// lane would have nothing to do. (c) is loaded from one tenant as well: eight tenants' isolates
+// take turns on a lane's thread, and a run costs more when the last one ran another tenant's.
+// (s) measures the sandbox layer alone, in this process, in each call mode.
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,6 +56,7 @@ const PLUGINS = join(BENCH, "plugins");
 const work = mkdtempSync(join(tmpdir(), "hookhost-bench-"));
 const CALLERS = Array.from({ length: 8 }, (_, i) => `tenant-${i}`);
 const phone = fromTenants(clientPhoneRequests(), CALLERS);
+const oneTenant = fromTenants(clientPhoneRequests(), CALLERS.slice(0, 1));
 const everyHook = allHookRequests();
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const running: { stop(): Promise<unknown> }[] = [];
@@ -94,8 +96,8 @@ async function runAll(): Promise<Results> {
 
   const rounds: Round[] = [];
   for (let i = 1; i <= settings.rounds; i++) {
-    log(`round ${i}/${settings.rounds}: (a) Koa echo, (b) hookhost without plugins, (c) hookhost with the 3-plugin chain${laneHosts ? ", (c) with lanes 0, 1 and 2" : ""}`);
-    const round: Round = { a: await load(echo.child, phone), b: await load(bare.child, phone), c: await load(chain.child, phone) };
+    log(`round ${i}/${settings.rounds}: (a) Koa echo, (b) hookhost without plugins, (c) hookhost with the 3-plugin chain, from eight tenants and from one${laneHosts ? ", (c) with lanes 0, 1 and 2" : ""}`);
+    const round: Round = { a: await load(echo.child, phone), b: await load(bare.child, phone), c: await load(chain.child, phone), c1: await load(chain.child, oneTenant) };
     if (laneHosts) round.lanes = { zero: await load(laneHosts.zero.child, phone), one: await load(laneHosts.one.child, phone), two: await load(laneHosts.two.child, phone) };
     rounds.push(round);
   }
@@ -134,9 +136,10 @@ async function runAll(): Promise<Results> {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "", node: process.version, loadAverage: { before: loadBefore, after: loadavg()[0] } },
     settings: { ...settings, bodies: { phone: sizes(phone), everyHook: sizes(everyHook) } },
     rounds,
-    load: { a: median(rounds.map((r) => r.a)), a14, b: median(rounds.map((r) => r.b)), b14, c, fixedBursts, fixedPaced, echoPaced, lanes: laneMedians(rounds) },
+    load: { a: median(rounds.map((r) => r.a)), a14, b: median(rounds.map((r) => r.b)), b14, c, c1: median(rounds.map((r) => r.c1)), fixedBursts, fixedPaced, echoPaced, lanes: laneMedians(rounds) },
     ratios: {
       cOverA: medianOf(rounds.map((r) => r.c.reqPerSec / r.a.reqPerSec)),
+      c1OverA: medianOf(rounds.map((r) => r.c1.reqPerSec / r.a.reqPerSec)),
       perPluginRunUs: medianOf(rounds.map((r) => perPluginRunUs(r.c, r.a))),
       cOverLanes0: lanesSupported ? medianOf(rounds.map((r) => r.c.reqPerSec / r.lanes!.zero.reqPerSec)) : undefined,
       bOverA: medianOf(rounds.map((r) => r.b.reqPerSec / r.a.reqPerSec)),
