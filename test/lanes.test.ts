@@ -257,6 +257,15 @@ describe("lanes", () => {
         assert.equal(handed.length, 1);
         assert.ok((handed[0].inFlight as number) >= 1);
       }
+      if (killed[0]?.message === LANE_OVERDUE) {
+        // the replacement was told: the hog is called async for t there, so the same grind costs a thread, not a lane
+        const { plugins } = await host.get("/v1/tenants/t/plugins");
+        assert.match(plugins.find((p: { name: string }) => p.name === "hog").fault.reason, /it is called async from now on$/);
+        const again = await host.post("customize_entity", { ...fixture("customize_entity"), attack: true }, "t");
+        assert.deepEqual(statuses(again.trace).map((s) => s.replace(/;status=(error|timeout)$/, ";failed")), ["first;status=ok", "hog;failed", "after;status=ok"]);
+        assert.equal(host.logs().filter((l) => l.message === LANE_OVERDUE).length, 1);
+        assert.equal(host.logs().filter((l) => l.message === handed[0].message).length, 1, "the grind, called async, cost no lane at once");
+      }
       const how = await host.stop();
       assert.deepEqual({ code: how.code, signal: how.signal }, { code: 0, signal: null });
     } finally {
