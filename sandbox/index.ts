@@ -14,6 +14,7 @@ export {
   disabledReason,
   fatalReason,
   fatalRunError,
+  timeoutRunError,
 } from "./sandbox.js";
 export type { PluginCode, SandboxOptions, RunRequest, RunOutcome, RunMeta, LogLevel, MemoryReading, SyncWatch } from "./sandbox.js";
 export type { Capability, CapabilityCall } from "./capability.js";

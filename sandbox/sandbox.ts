@@ -64,6 +64,11 @@ export function fatalRunError(memoryMb: number, message: string): string {
   return `exceeded its memory limit of ${memoryMb} MB (${message}); the plugin is disabled for this tenant until it is reloaded`;
 }
 
+/** The error of a run that its time limit of `limitMs` stopped. */
+export function timeoutRunError(limitMs: number): string {
+  return `did not finish within ${Math.max(0, limitMs)} ms`;
+}
+
 /** Why a plugin is disabled after V8 failed fatally in it with `message`. */
 export function fatalReason(message: string): string {
   return `V8 failed fatally in this plugin (${message})`;
@@ -445,7 +450,7 @@ export class Sandbox {
         this.kill();
         if (overLimit) resolve({ status: "error", error: `exceeded its memory limit of ${this.options.memoryMb} MB and did not stop; answered at its ${limit} ms deadline` });
         else if (waiting) resolve({ status: "timeout", error: `its previous run is still running in V8 after being stopped; waited ${left} ms for it` });
-        else resolve({ status: "timeout", error: `did not finish within ${limit} ms` });
+        else resolve({ status: "timeout", error: timeoutRunError(limit) });
       }, left);
     });
     try {
@@ -541,7 +546,7 @@ export class Sandbox {
     if (e instanceof IsolateLost) return { status: "error", error: e.message };
     if (isTimeoutError(e) || this.current?.timedOut) {
       this.kill(live?.isolate);
-      return { status: "timeout", error: `did not finish within ${Math.max(0, limit)} ms` };
+      return { status: "timeout", error: timeoutRunError(limit) };
     }
     const message = errorMessage(e);
     if (/memory limit/i.test(message) || live?.isolate.isDisposed) {

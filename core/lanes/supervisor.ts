@@ -9,7 +9,7 @@ import type { DecidedRun, Registry, ShadowTally, StoppedTrial } from "../registr
 import type { ShadowCounts } from "../rollout.js";
 import type { RunRecord, RunsQuery, RunsReader, ShadowDifference, TenantsHookStats } from "../runs.js";
 import type { SourceProblem } from "../compile.js";
-import { disabledReason, fatalReason, fatalRunError, type MemoryReading, type PluginCode } from "../../sandbox/index.js";
+import { disabledReason, fatalReason, fatalRunError, timeoutRunError, type MemoryReading, type PluginCode } from "../../sandbox/index.js";
 import { LaneUnavailable, type ChainRequest, type LaneDispatch } from "./dispatch.js";
 import { BEAT_MS, WATCH_FD, type FrontMessage, type LaneMessage, type WatchLine } from "./protocol.js";
 import { Outbox, unbatch } from "./outbox.js";
@@ -77,10 +77,8 @@ class Lane {
   /** replaced: it finishes what it has and exits; it gets nothing new */
   retiring = false;
   lastBeat = Date.now();
-  /** why the front killed it, when its watchdog said a plugin held its thread */
-  killedFor: string | undefined;
-  /** killed for a plugin that held its thread: the chain that made the call (0: none), and how that run ended */
-  held: { chain: number; decided: DecidedRun } | undefined;
+  /** killed for a plugin that held its thread: the chain that made the call (0: none), how that run ended, and why the lane was killed */
+  held: { chain: number; decided: DecidedRun; why: string } | undefined;
   alive = 0;
   memory: MemoryReading = NO_MEMORY;
   shadow: ShadowTally[] = [];
@@ -362,7 +360,7 @@ export class Lanes implements LaneDispatch {
     createInterface({ input: child.stdio[WATCH_FD] as NodeJS.ReadableStream }).on("line", (line) => this.watched(lane, line));
     child.on("message", (wire: LaneMessage | LaneMessage[]) => unbatch(wire, (message) => this.receive(lane, message)));
     child.on("error", (e) => this.options.logger.error("lane process error", { lane: lane.slot?.index, pid: lane.pid, error: e.message }));
-    child.once("exit", (code, signal) => this.exited(lane, lane.killedFor ?? (signal ? `killed by ${signal}` : `exited with code ${code}`)));
+    child.once("exit", (code, signal) => this.exited(lane, lane.held?.why ?? (signal ? `killed by ${signal}` : `exited with code ${code}`)));
     return lane;
   }
 
@@ -496,21 +494,19 @@ export class Lanes implements LaneDispatch {
   private held(lane: Lane, said: Exclude<WatchLine, { type: "busy" }>): void {
     if (lane.held) return;
     const { plugin, tenant } = said;
-    let decided: DecidedRun;
     if (said.type === "fatal") {
-      const disabled = disabledReason(fatalReason(said.message));
-      this.registry!.recordFault(plugin, tenant, disabled, true);
-      this.options.logger.error(LANE_REPLACED, { lane: lane.slot?.index, pid: lane.pid, plugin, tenant, reason: disabled });
-      decided = { plugin, status: "error", error: fatalRunError(said.memoryMb, said.message) };
-      lane.killedFor = `killed: plugin ${plugin} of tenant ${tenant} stuck its thread: ${fatalReason(said.message)}`;
+      const reason = fatalReason(said.message);
+      this.registry!.recordFault(plugin, tenant, disabledReason(reason), true);
+      this.options.logger.error(LANE_REPLACED, { lane: lane.slot?.index, pid: lane.pid, plugin, tenant, reason: disabledReason(reason) });
+      const decided: DecidedRun = { plugin, status: "error", error: fatalRunError(said.memoryMb, said.message) };
+      lane.held = { chain: said.chain, decided, why: `killed: plugin ${plugin} of tenant ${tenant} stuck its thread: ${reason}` };
     } else {
       const reason = `a sync run of it was still running ${said.pastMs} ms past its ${said.limitMs} ms limit (V8 did not stop it), and its lane was replaced; it is called async from now on`;
       this.registry!.callAsync(plugin, tenant, reason);
       this.options.logger.error(LANE_OVERDUE, { lane: lane.slot?.index, pid: lane.pid, plugin, tenant, limitMs: said.limitMs, pastMs: said.pastMs });
-      decided = { plugin, status: "timeout", error: `did not finish within ${said.limitMs} ms` };
-      lane.killedFor = `killed: plugin ${plugin} of tenant ${tenant} held its thread ${said.pastMs} ms past its time limit`;
+      const decided: DecidedRun = { plugin, status: "timeout", error: timeoutRunError(said.limitMs) };
+      lane.held = { chain: said.chain, decided, why: `killed: plugin ${plugin} of tenant ${tenant} held its thread ${said.pastMs} ms past its time limit` };
     }
-    lane.held = { chain: said.chain, decided };
     lane.child.kill("SIGKILL");
   }
 
