@@ -266,7 +266,11 @@ export class Registry {
 
   /** Faults that disable a plugin for a tenant, as a lane is given them when it starts. */
   get disabledRuns(): { plugin: string; tenant: string; reason: string }[] {
-    return [...this.faults].flatMap(([plugin, byTenant]) => [...byTenant].filter(([, f]) => f.disabled).map(([tenant, f]) => ({ plugin, tenant, reason: f.reason })));
+    return this.faultsWhere((f) => f.disabled);
+  }
+
+  private faultsWhere(which: (fault: Fault) => boolean | undefined): { plugin: string; tenant: string; reason: string }[] {
+    return [...this.faults].flatMap(([plugin, byTenant]) => [...byTenant].filter(([, f]) => which(f)).map(([tenant, f]) => ({ plugin, tenant, reason: f.reason })));
   }
 
   /**
@@ -284,7 +288,7 @@ export class Registry {
 
   /** Plugins called async for a tenant after a sync call of theirs outlived its time limit, as a lane is given them when it starts. */
   get asyncRuns(): { plugin: string; tenant: string; reason: string }[] {
-    return [...this.faults].flatMap(([plugin, byTenant]) => [...byTenant].filter(([, f]) => f.async).map(([tenant, f]) => ({ plugin, tenant, reason: f.reason })));
+    return this.faultsWhere((f) => f.async);
   }
 
   /**
