@@ -3,7 +3,7 @@ import { isAbsolute, join, posix, relative, sep } from "node:path";
 import { compileModule, PluginLoadError, type SourceProblem } from "./compile.js";
 import { HOOK_NAMES, isHookName, type HookName } from "./hooks.js";
 import { manifestSchema, type Manifest } from "./manifest.js";
-import { formatIssues } from "./names.js";
+import { formatIssues, ID_PATTERN, ID_RULE } from "./names.js";
 import { FolderReadError, readPluginFolder, type FolderFiles } from "./plugin-files.js";
 import { versionId } from "./versions.js";
 import { Sandbox, type PluginCode } from "../sandbox/index.js";
@@ -143,6 +143,11 @@ async function buildPlugin(folder: string, { manifest: manifestText, sources }: 
     manifest = parseManifest(manifestText, folder.split(sep).pop() ?? folder);
   } catch (e) {
     return { problem: toProblem(e) };
+  }
+  // plugin.json's own name is checked by its schema; a name taken from the folder is checked here
+  if (!ID_PATTERN.test(manifest.name)) {
+    const message = `the folder name "${folder.split(sep).pop()}" is not a valid plugin name (${ID_RULE}): rename the folder, or set "name" in plugin.json`;
+    return { problem: { file: "plugin.json", message }, tenants: manifest.tenants };
   }
   try {
     return { plugin: { ...(await buildCode(folder, manifest, sources, limits)), version: versionId(manifestText!, sources) } };

@@ -2,7 +2,8 @@ import { z } from "zod";
 
 // Tenant ids and plugin names share one pattern (CONTRACT §2): safe in URLs, logs, and store keys.
 export const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-export const idSchema = z.string().regex(ID_PATTERN, "must match ^[a-z0-9][a-z0-9_-]{0,63}$");
+export const ID_RULE = `must match ${ID_PATTERN.source}`;
+export const idSchema = z.string().regex(ID_PATTERN, ID_RULE);
 
 /** zod issues as "path: reason" lines, the form every config and manifest error is reported in. */
 export function formatIssues(error: z.ZodError): string[] {

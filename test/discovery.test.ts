@@ -188,6 +188,16 @@ const BROKEN: BrokenCase[] = [
     file: "plugin.json",
     message: /name "twin" is already used by folder twin-a/,
   },
+  // a plugin without a name in plugin.json is named after its folder, which must then be a valid name
+  ...["with space", "dotted.name", "_underscore-first", "-dash-first", "émoji-ü", `long-${"x".repeat(60)}`].map(
+    (folder): BrokenCase => ({
+      folder,
+      why: `a folder name that is not a plugin name ("${folder.slice(0, 20)}")`,
+      files: { "plugin.json": {}, "process_client_phone.js": PASS },
+      file: "plugin.json",
+      message: new RegExp(`the folder name "${folder.replace(/\./g, "\\.")}" is not a valid plugin name \\(must match .*\\): rename the folder, or set "name" in plugin\\.json`),
+    }),
+  ),
 ];
 
 const GOOD = {
@@ -201,6 +211,12 @@ const GOOD = {
   "lib-bare/lib/upper.ts": `import { digits } from "./nested/digits";\nexport const upper = (s: string): string => s.toUpperCase() + "/" + digits("a1b2");\n`,
   "lib-bare/lib/nested/digits.ts": `export const digits = (s: string): string => s.replace(/\\D/g, "");\n`,
   "lib-bare/customize_entity.ts": `import { upper } from "./lib/upper";\nexport default defineHook("customize_entity", () => ({ viaBare: upper("ok") }));\n`,
+  // folder names that are no plugin names serve under the name plugin.json gives; upper case is
+  // lowered (for a tenant of their own, so that the twins' chain stays theirs)
+  "Acme Rules (v2)/plugin.json": { name: "acme-rules", tenants: ["other"] },
+  "Acme Rules (v2)/customize_activity.js": `export default () => ({ named: "in plugin.json" });\n`,
+  "Upper-Case/plugin.json": { tenants: ["other"] },
+  "Upper-Case/customize_activity.js": `export default () => ({ named: "lowered" });\n`,
   "twin-a/plugin.json": { name: "twin" },
   "twin-a/customize_activity.js": `export default () => ({ twin: "a" });\n`,
   // a file beside the folders, for the imports that try to reach it
@@ -217,7 +233,7 @@ describe("discovery: broken plugin folders (CONTRACT §3)", () => {
   after(() => host.close());
 
   it("loads exactly the good folders", () => {
-    assert.deepEqual(host.registry.loaded.map((p) => p.manifest.name).sort(), ["good", "lib-bare", "lib-js", "twin"]);
+    assert.deepEqual(host.registry.loaded.map((p) => p.manifest.name).sort(), ["acme-rules", "good", "lib-bare", "lib-js", "twin", "upper-case"]);
     assert.deepEqual(
       host.registry.broken.map((b) => b.dir).sort(),
       BROKEN.map((c) => c.folder).sort(),
