@@ -58,7 +58,7 @@ export const hostConfigSchema = z.strictObject({
   // How a lane calls its isolates (README "Lanes"): "sync" (on the lane's thread, about 5x cheaper
   // a run; a fatal V8 error, or a run V8 does not stop, costs the lane and the other requests it
   // has in flight, while the chain it hit goes on in the replacement; a plugin whose runs hold the
-  // thread past 20 ms twice in a row is called async from then on) or "async" (each run on the
+  // thread past 20 ms twice within a minute is called async from then on) or "async" (each run on the
   // isolate's own thread: such a plugin costs only its own run). Read when a lane starts.
   laneCalls: z.enum(["async", "sync"]).default("sync"),
   // Each tenant's share of ctx.store, all its plugins together; past it, that tenant's own oldest entries go.

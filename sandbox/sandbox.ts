@@ -167,9 +167,9 @@ export interface MemoryReading {
 
 const NO_MEMORY: MemoryReading = { heapBytes: 0, externalBytes: 0 };
 
-/** Sync runs that hold the thread longer than this (ms), SLOW_SYNC_RUNS in a row, make their sandbox call async for good. */
+/** Sync runs that hold the thread longer than this (ms), two within SLOW_RUNS_WINDOW_MS, make their sandbox call async for good. */
 export const SYNC_HOLD_MS = 20;
-const SLOW_SYNC_RUNS = 2;
+const SLOW_RUNS_WINDOW_MS = 60_000;
 
 /** Calls between two looks at an isolate's heap (a look costs ~5 µs on the event loop). */
 const HEAP_CHECK_EVERY = 8;
@@ -328,8 +328,8 @@ export class Sandbox {
   private lastMemory: MemoryReading = NO_MEMORY;
   /** calls are made with applySync; false once runs held the thread too long (judgeHold) */
   private sync: boolean;
-  /** sync runs in a row that held the thread past SYNC_HOLD_MS */
-  private slowRuns = 0;
+  /** when a sync run last held the thread past SYNC_HOLD_MS (Date.now()) */
+  private lastSlowRun = -Infinity;
 
   constructor(readonly code: PluginCode, private readonly options: SandboxOptions) {
     this.hasCapabilities = Object.keys(options.capabilities).length > 0;
@@ -498,17 +498,18 @@ export class Sandbox {
   }
 
   /**
-   * Whether a sync run held the thread too long: a run its time limit stopped, or SLOW_SYNC_RUNS
-   * runs in a row past SYNC_HOLD_MS. One slow run is not enough: on a busy machine a run of 20 µs
-   * is sometimes descheduled for longer, and a fresh isolate's first run also compiles the plugin.
+   * Whether a sync run held the thread too long: a run its time limit stopped, or a second run past
+   * SYNC_HOLD_MS within SLOW_RUNS_WINDOW_MS. One slow run is not enough: on a busy machine a run of
+   * 20 µs is sometimes descheduled for longer, and a fresh isolate's first run also compiles the
+   * plugin. Quick runs between two slow ones do not excuse them: a plugin that held the thread on
+   * every other run would stay on it for good.
    */
   private judgeHold(ms: number, first: boolean, returned: boolean): void {
-    if (!this.sync) return;
-    if (ms <= SYNC_HOLD_MS || (first && returned)) {
-      this.slowRuns = 0;
-      return;
-    }
-    if (returned && ++this.slowRuns < SLOW_SYNC_RUNS) return;
+    if (!this.sync || ms <= SYNC_HOLD_MS || (first && returned)) return;
+    const now = Date.now();
+    const again = now - this.lastSlowRun <= SLOW_RUNS_WINDOW_MS;
+    this.lastSlowRun = now;
+    if (returned && !again) return;
     this.sync = false;
     this.options.onHeld?.(Math.round(ms));
   }
