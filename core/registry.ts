@@ -12,7 +12,7 @@ import type { Tenant } from "./tenants.js";
 import { asVersionOf, pairTrials, rolloutStep, type RequestContext, type ShadowCounts, type Trial, type VersionRun } from "./rollout.js";
 import { MAX_RUN_LOG_LINES, RecentRuns, type RunLogLine, type RunsReader } from "./runs.js";
 import { RolloutRefusal, VersionHistory, type ServedReason } from "./versions.js";
-import { LOG_LEVELS, Sandbox, SYNC_HOLD_MS, type Capability, type MemoryReading, type RunMeta, type SyncWatch } from "../sandbox/index.js";
+import { LOG_LEVELS, Sandbox, type Capability, type MemoryReading, type RunMeta, type SyncWatch } from "../sandbox/index.js";
 
 /** The capabilities the host offers; a plugin's manifest decides which of them its sandboxes get. */
 export interface HostCapabilities {
@@ -657,7 +657,7 @@ export class Registry {
       recordsDir: tenant.recordsDir,
       allowHosts: m.allowHosts,
       sync: local.sync !== undefined && !this.faults.get(owner)?.get(tenant.id)?.async,
-      onHeld: (ms) => log.warn("a run held the lane's thread; this plugin is called async from now on", { heldMs: ms, limitMs: SYNC_HOLD_MS }),
+      onHeld: (ms, reason) => log.warn("a run held the lane's thread; this plugin is called async from now on", { heldMs: ms, reason }),
       watch: local.sync?.watch(tenant.id, m.name, memoryMb),
       configJson,
       // lines the logger would not write never leave the isolate

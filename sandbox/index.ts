@@ -10,7 +10,6 @@ export {
   MAX_LOG_FIELDS_CHARS,
   MAX_ERROR_CHARS,
   MAX_CANCEL_REASON_CHARS,
-  SYNC_HOLD_MS,
   disabledReason,
   fatalReason,
   fatalRunError,

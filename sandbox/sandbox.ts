@@ -31,11 +31,11 @@ export interface SandboxOptions {
    * and needs no timer unless the plugin awaits a capability. Only for a process whose loss costs
    * nothing but itself (a lane): a fatal V8 error, or code that ignores termination, inside a sync
    * call parks the calling thread, which is then the process's main thread. Runs that hold the
-   * thread past SYNC_HOLD_MS make this sandbox call async from then on (`onHeld` is told):
-   * a slow plugin then delays the other tenants of its process once, not on every run.
+   * thread too long (judgeHold) make this sandbox call async from then on (`onHeld` is told how
+   * long and why): a slow plugin then delays the other tenants of its process once, not on every run.
    */
   sync?: boolean;
-  onHeld?(ms: number): void;
+  onHeld?(ms: number, reason: string): void;
   /**
    * The plugin's config for this tenant, as JSON. Given, `ctx`'s fixed part (tenant, plugin,
    * config) enters the isolate once, when it is built, and runs send only `dataJson`; each run
@@ -168,8 +168,16 @@ export interface MemoryReading {
 const NO_MEMORY: MemoryReading = { heapBytes: 0, externalBytes: 0 };
 
 /** Sync runs that hold the thread longer than this (ms), two within SLOW_RUNS_WINDOW_MS, make their sandbox call async for good. */
-export const SYNC_HOLD_MS = 20;
+const SYNC_HOLD_MS = 20;
 const SLOW_RUNS_WINDOW_MS = 60_000;
+/**
+ * A sandbox's sync runs of HEAVY_RUN_MS up to SYNC_HOLD_MS may hold the thread this long (ms) in
+ * all within HELD_SHARE_WINDOW_MS. Quicker runs do not count: a plugin's usual run takes ~20 µs,
+ * and a tenant that keeps a lane busy with those is load to be shared, not a hold.
+ */
+const HELD_SHARE_MS = 200;
+const HELD_SHARE_WINDOW_MS = 1000;
+const HEAVY_RUN_MS = 1;
 
 /** Calls between two looks at an isolate's heap (a look costs ~5 µs on the event loop). */
 const HEAP_CHECK_EVERY = 8;
@@ -330,6 +338,9 @@ export class Sandbox {
   private sync: boolean;
   /** when a sync run last held the thread past SYNC_HOLD_MS (Date.now()) */
   private lastSlowRun = -Infinity;
+  /** the heavy sync runs' time on the thread (ms) since `shareSince` (Date.now()), a window of HELD_SHARE_WINDOW_MS */
+  private heldInShare = 0;
+  private shareSince = -Infinity;
 
   constructor(readonly code: PluginCode, private readonly options: SandboxOptions) {
     this.hasCapabilities = Object.keys(options.capabilities).length > 0;
@@ -498,20 +509,35 @@ export class Sandbox {
   }
 
   /**
-   * Whether a sync run held the thread too long: a run its time limit stopped, or a second run past
-   * SYNC_HOLD_MS within SLOW_RUNS_WINDOW_MS. One slow run is not enough: on a busy machine a run of
-   * 20 µs is sometimes descheduled for longer, and a fresh isolate's first run also compiles the
-   * plugin. Quick runs between two slow ones do not excuse them: a plugin that held the thread on
-   * every other run would stay on it for good.
+   * Whether sync runs held the thread too long: a run past SYNC_HOLD_MS that its time limit stopped
+   * (or that threw), a second run past SYNC_HOLD_MS within SLOW_RUNS_WINDOW_MS, or heavy runs under
+   * it holding it over HELD_SHARE_MS in all within a window. One slow run is not enough: on a busy
+   * machine a run of 20 µs is sometimes descheduled for longer, and a fresh isolate's first run
+   * also compiles the plugin. Quick runs between two slow ones do not excuse them (a plugin slow on
+   * every other run would stay on the thread for good), and a flood of runs just under
+   * SYNC_HOLD_MS is one long hold for whoever is queued behind it.
    */
   private judgeHold(ms: number, first: boolean, returned: boolean): void {
-    if (!this.sync || ms <= SYNC_HOLD_MS || (first && returned)) return;
+    if (!this.sync || ms < HEAVY_RUN_MS) return;
     const now = Date.now();
-    const again = now - this.lastSlowRun <= SLOW_RUNS_WINDOW_MS;
+    if (ms <= SYNC_HOLD_MS) {
+      if (now - this.shareSince > HELD_SHARE_WINDOW_MS) {
+        this.shareSince = now;
+        this.heldInShare = 0;
+      }
+      this.heldInShare += ms;
+      if (this.heldInShare > HELD_SHARE_MS) this.callAsyncFor(this.heldInShare, `its runs held the thread over ${HELD_SHARE_MS} ms within a second`);
+      return;
+    }
+    if (first && returned) return;
+    if (!returned) return this.callAsyncFor(ms, `a run held the thread past ${SYNC_HOLD_MS} ms and was stopped, or threw`);
+    if (now - this.lastSlowRun <= SLOW_RUNS_WINDOW_MS) return this.callAsyncFor(ms, `two runs held the thread past ${SYNC_HOLD_MS} ms within a minute`);
     this.lastSlowRun = now;
-    if (returned && !again) return;
+  }
+
+  private callAsyncFor(ms: number, reason: string): void {
     this.sync = false;
-    this.options.onHeld?.(Math.round(ms));
+    this.options.onHeld?.(Math.round(ms), reason);
   }
 
   /** The rest of a sync run whose plugin awaits the host, as an async run; never throws. */

@@ -187,7 +187,7 @@ describe("lanes", () => {
       assert.ok(!lines.some((l) => l.message === "a run held the lane's thread; this plugin is called async from now on"));
       assert.equal((await post(host, slow, 300)).status, 200);
       const held = lines.filter((l) => l.message === "a run held the lane's thread; this plugin is called async from now on");
-      assert.deepEqual(held.map((l) => [l.tenant, l.plugin]), [[slow, "work"]]);
+      assert.deepEqual(held.map((l) => [l.tenant, l.plugin, l.reason]), [[slow, "work", "two runs held the thread past 20 ms within a minute"]]);
       assert.ok((held[0].heldMs as number) >= 300);
       // the slow tenant's next long run leaves the lane's thread free: the other tenant is answered first
       const finished: string[] = [];
@@ -204,6 +204,30 @@ describe("lanes", () => {
       assert.match(short.body.data.phone, new RegExp(`#${quick}#2$`));
       assert.match(longAnswer.body.data.phone, new RegExp(`#${slow}#${between + 4}$`), "the same sandbox ran it, called async");
       assert.equal(lines.filter((l) => l.message === held[0].message).length, 1, "told once");
+    } finally {
+      await host.close();
+    }
+  });
+
+  it("a plugin whose sync runs, each under 20 ms, hold the lane's thread over 200 ms within a second is called async from then on: a flood of its requests does not queue its lane's other tenants behind it", async function () {
+    this.timeout(120_000);
+    const { logger, lines } = keepingLogger("info");
+    const [greedy, quick] = TENANTS.slice(0, 2);
+    const host = await startTestHost(pluginsDir(WORK), { ...CONFIG, lanes: 1, laneCalls: "sync", timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
+    try {
+      for (const tenant of [greedy, quick]) assert.equal((await post(host, tenant)).status, 200);
+      // 40 runs of 15 ms: 600 ms of the lane's thread, if they all ran on it
+      const finished: string[] = [];
+      const flood = Array.from({ length: 40 }, () => post(host, greedy, 15).then((a) => (finished.push(greedy), a)));
+      await sleep(100);
+      const short = await post(host, quick);
+      finished.push(quick);
+      for (const answer of await Promise.all(flood)) assert.equal(answer.status, 200);
+      assert.match(short.body.data.phone, new RegExp(`#${quick}#2$`));
+      assert.notEqual(finished.at(-1), quick, "the other tenant was answered before the flood's end");
+      const held = lines.filter((l) => l.message === "a run held the lane's thread; this plugin is called async from now on");
+      assert.deepEqual(held.map((l) => [l.tenant, l.plugin, l.reason]), [[greedy, "work", "its runs held the thread over 200 ms within a second"]]);
+      assert.ok((held[0].heldMs as number) > 200);
     } finally {
       await host.close();
     }
