@@ -216,11 +216,15 @@ describe("console in headless Chromium", function () {
   });
 
   it("shows what tenants control as text: markup in a plugin name, an error, a log line or an input runs nothing", async () => {
+    // a folder named so never serves (no valid plugin name): it is listed broken, under its name,
+    // with an error that quotes it; the runs are another plugin's
     const name = "<img src=x onerror=window.__xss='name'>";
     host = await startTestHost(
       pluginsDir({
         [`${name}/plugin.json`]: {},
         [`${name}/process_client_phone.ts`]: BAD,
+        "bad/plugin.json": {},
+        "bad/process_client_phone.ts": BAD,
       }),
       CONFIG,
     );
@@ -230,6 +234,7 @@ describe("console in headless Chromium", function () {
     page.on("console", (m) => /Content Security Policy/i.test(m.text()) && violations.push(m.text()));
     page.on("pageerror", (e) => violations.push(e.message));
     await page.locator("strong", { hasText: name }).waitFor();
+    await page.getByText(`the folder name "${name}" is not a valid plugin name`, { exact: false }).first().waitFor();
     await openRuns(page);
     const run = page.locator("details.run").first();
     await run.locator(":scope > summary").click();
