@@ -536,7 +536,7 @@ export class Sandbox {
   }
 
   private callAsyncFor(ms: number, reason: string): void {
-    this.sync = false;
+    this.callAsync();
     this.options.onHeld?.(Math.round(ms), reason);
   }
 
