@@ -25,6 +25,11 @@ export default (input, ctx) => {
 };
 
 const post = (host: TestHost, tenant: string, hold = 0) => host.post(tenant, HOOK, { ...fixture(HOOK), hold });
+/** What a lane logs when a sandbox's sync runs held its thread too long (the reason says which rule). */
+const HELD = "a run held the lane's thread; this plugin is called async from now on";
+/** All tenants in one lane that calls its isolates synchronously, with limits long enough for any hold. */
+const oneSyncLane = (logger: ReturnType<typeof keepingLogger>["logger"]) =>
+  startTestHost(pluginsDir(WORK), { ...CONFIG, lanes: 1, laneCalls: "sync", timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
 
 /** Resident memory of a process, in MB (Linux). */
 function rssMb(pid: number): number {
@@ -177,16 +182,16 @@ describe("lanes", () => {
     this.timeout(120_000);
     const { logger, lines } = keepingLogger("info");
     const [slow, quick] = TENANTS.slice(0, 2);
-    const host = await startTestHost(pluginsDir(WORK), { ...CONFIG, lanes: 1, laneCalls: "sync", timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
+    const host = await oneSyncLane(logger);
     try {
       for (const tenant of [slow, quick]) assert.equal((await post(host, tenant)).status, 200);
       // one slow run may be the machine's doing; a second is the plugin's, whatever ran between them
       assert.equal((await post(host, slow, 300)).status, 200);
-      assert.ok(!lines.some((l) => l.message === "a run held the lane's thread; this plugin is called async from now on"));
+      assert.ok(!lines.some((l) => l.message === HELD));
       for (let i = 0; i < between; i++) assert.equal((await post(host, slow)).status, 200);
-      assert.ok(!lines.some((l) => l.message === "a run held the lane's thread; this plugin is called async from now on"));
+      assert.ok(!lines.some((l) => l.message === HELD));
       assert.equal((await post(host, slow, 300)).status, 200);
-      const held = lines.filter((l) => l.message === "a run held the lane's thread; this plugin is called async from now on");
+      const held = lines.filter((l) => l.message === HELD);
       assert.deepEqual(held.map((l) => [l.tenant, l.plugin, l.reason]), [[slow, "work", "two runs held the thread past 20 ms within a minute"]]);
       assert.ok((held[0].heldMs as number) >= 300);
       // the slow tenant's next long run leaves the lane's thread free: the other tenant is answered first
@@ -213,7 +218,7 @@ describe("lanes", () => {
     this.timeout(120_000);
     const { logger, lines } = keepingLogger("info");
     const [greedy, quick] = TENANTS.slice(0, 2);
-    const host = await startTestHost(pluginsDir(WORK), { ...CONFIG, lanes: 1, laneCalls: "sync", timeouts: { [HOOK]: 8000 }, budgets: { [HOOK]: 8000 } }, undefined, logger);
+    const host = await oneSyncLane(logger);
     try {
       for (const tenant of [greedy, quick]) assert.equal((await post(host, tenant)).status, 200);
       // 40 runs of 15 ms: 600 ms of the lane's thread, if they all ran on it
@@ -225,7 +230,7 @@ describe("lanes", () => {
       for (const answer of await Promise.all(flood)) assert.equal(answer.status, 200);
       assert.match(short.body.data.phone, new RegExp(`#${quick}#2$`));
       assert.notEqual(finished.at(-1), quick, "the other tenant was answered before the flood's end");
-      const held = lines.filter((l) => l.message === "a run held the lane's thread; this plugin is called async from now on");
+      const held = lines.filter((l) => l.message === HELD);
       assert.deepEqual(held.map((l) => [l.tenant, l.plugin, l.reason]), [[greedy, "work", "its runs held the thread over 200 ms within a second"]]);
       assert.ok((held[0].heldMs as number) > 200);
     } finally {
